@@ -1,0 +1,44 @@
+/* cpu.h — internals shared by the CPU backend's files: the per-segment
+ * execution state and the two kernel tables (reference and fast). */
+#ifndef PCE_CPU_H
+#define PCE_CPU_H
+
+#include "../backend.h"
+#include "threadpool.h"
+
+typedef struct cpu_exec {
+    pce_device *dev;
+    pce_threadpool *pool;
+    int n_threads;
+    float *scratch;        /* segment-wide scratch (matmul conversions) */
+    size_t scratch_floats;
+    float *row_scratch;    /* per thread: row_floats * 4 floats */
+    size_t row_floats;
+    char err[256];         /* message for a failing kernel */
+} cpu_exec;
+
+typedef pce_status (*cpu_kernel_fn)(const pce_exec_node *n, cpu_exec *ex);
+
+/* Kernel tables indexed by pce_op; NULL means unsupported. */
+extern const cpu_kernel_fn pce_cpu_ref_kernels[PCE_OP_COUNT];
+extern const cpu_kernel_fn pce_cpu_fast_kernels[PCE_OP_COUNT];
+
+/* Scratch the fast kernel of n needs, in floats (segment-wide, reused). */
+size_t pce_cpu_fast_scratch(const pce_exec_node *n, int n_threads);
+
+/* Element access for the reference kernels and slow paths. */
+double pce_cpu_load(const pce_tref *r, int64_t i0, int64_t i1, int64_t i2, int64_t i3);
+void pce_cpu_store(const pce_tref *r, int64_t i0, int64_t i1, int64_t i2, int64_t i3, double v);
+
+static inline char *pce_cpu_at(const pce_tref *r, int64_t i0, int64_t i1, int64_t i2, int64_t i3)
+{
+    return (char *)r->host + i0 * r->nb[0] + i1 * r->nb[1] + i2 * r->nb[2] + i3 * r->nb[3];
+}
+
+/* Broadcast: index into a dim of size n (1 broadcasts). */
+static inline int64_t pce_bc(int64_t i, int64_t n)
+{
+    return n == 1 ? 0 : i;
+}
+
+#endif

@@ -1,0 +1,264 @@
+/* cpu_backend.c — the CPU device: host buffers, segment preparation (kernel
+ * choice, scratch sizing) and execution. Always present. */
+#include "cpu.h"
+#include "gemm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct pce_buffer {
+    void *data;
+    size_t bytes;
+};
+
+typedef struct cpu_device {
+    pce_threadpool *pool;
+    int n_threads;
+} cpu_device;
+
+typedef struct cpu_segment {
+    cpu_kernel_fn *kernels;
+    cpu_exec ex;
+} cpu_segment;
+
+static void cpu_device_destroy(pce_device *dev)
+{
+    cpu_device *cd = dev->impl;
+    if (cd) {
+        pce_threadpool_destroy(cd->pool);
+        free(cd);
+    }
+}
+
+static bool cpu_supports(const pce_device *dev, const pce_exec_node *n)
+{
+    (void)dev;
+    return (unsigned)n->op < PCE_OP_COUNT && pce_cpu_fast_kernels[n->op] &&
+           pce_cpu_ref_kernels[n->op];
+}
+
+static pce_status cpu_buffer_alloc(pce_device *dev, size_t bytes, pce_buffer **out)
+{
+    (void)dev;
+    *out = NULL;
+    pce_buffer *b = malloc(sizeof *b);
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *data = rounded ? aligned_alloc(64, rounded) : NULL;
+    if (!b || (rounded && !data)) {
+        free(b);
+        free(data);
+        return PCE_ERR_OUT_OF_MEMORY;
+    }
+    b->data = data;
+    b->bytes = bytes;
+    *out = b;
+    return PCE_OK;
+}
+
+static void cpu_buffer_free(pce_device *dev, pce_buffer *b)
+{
+    (void)dev;
+    if (b) {
+        free(b->data);
+        free(b);
+    }
+}
+
+static void *cpu_buffer_host_ptr(pce_device *dev, pce_buffer *b)
+{
+    (void)dev;
+    return b->data;
+}
+
+static pce_status cpu_upload(pce_device *dev, pce_buffer *b, size_t off, const void *src,
+                             size_t bytes)
+{
+    (void)dev;
+    if (off > b->bytes || bytes > b->bytes - off)
+        return PCE_ERR_INVALID_ARGUMENT;
+    memcpy((char *)b->data + off, src, bytes);
+    return PCE_OK;
+}
+
+static pce_status cpu_download(pce_device *dev, pce_buffer *b, size_t off, void *dst,
+                               size_t bytes)
+{
+    (void)dev;
+    if (off > b->bytes || bytes > b->bytes - off)
+        return PCE_ERR_INVALID_ARGUMENT;
+    memcpy(dst, (char *)b->data + off, bytes);
+    return PCE_OK;
+}
+
+static void cpu_segment_release(pce_device *dev, pce_segment *seg)
+{
+    (void)dev;
+    cpu_segment *cs = seg->impl;
+    if (!cs)
+        return;
+    free(cs->kernels);
+    free(cs->ex.scratch);
+    free(cs->ex.row_scratch);
+    free(cs);
+    seg->impl = NULL;
+}
+
+static pce_status cpu_segment_prepare(pce_device *dev, pce_segment *seg)
+{
+    cpu_device *cd = dev->impl;
+    cpu_segment *cs = calloc(1, sizeof *cs);
+    if (!cs)
+        return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "cpu segment state");
+    seg->impl = cs;
+    cs->kernels = calloc((size_t)(seg->n_nodes ? seg->n_nodes : 1), sizeof *cs->kernels);
+    if (!cs->kernels)
+        return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "cpu kernel table of %d", seg->n_nodes);
+    cs->ex.dev = dev;
+    cs->ex.pool = cd->pool;
+    cs->ex.n_threads = cd->n_threads;
+    size_t scratch = 0, row = 1;
+    for (int i = 0; i < seg->n_nodes; i++) {
+        const pce_exec_node *n = &seg->nodes[i];
+        cs->kernels[i] = seg->reference ? pce_cpu_ref_kernels[n->op] : pce_cpu_fast_kernels[n->op];
+        if (!cs->kernels[i])
+            return pce_fail(dev->ctx, PCE_ERR_UNSUPPORTED, "op %s has no CPU kernel",
+                            pce_op_name(n->op));
+        if (seg->reference)
+            continue;
+        size_t s = pce_cpu_fast_scratch(n, cd->n_threads);
+        scratch = s > scratch ? s : scratch;
+        if ((size_t)n->dst.ne[3] > row)
+            row = (size_t)n->dst.ne[3];
+        for (int k = 0; k < n->nsrc; k++)
+            if (n->has_src[k] && (size_t)n->src[k].ne[3] > row)
+                row = (size_t)n->src[k].ne[3];
+    }
+    row = (row + 15) / 16 * 16; /* keep each thread's rows 64-byte aligned */
+    cs->ex.row_floats = row;
+    size_t row_bytes = (size_t)cd->n_threads * 4 * row * sizeof(float);
+    cs->ex.row_scratch = aligned_alloc(64, row_bytes);
+    if (!cs->ex.row_scratch)
+        return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "cpu row scratch of %zu bytes",
+                        row_bytes);
+    if (scratch) {
+        size_t bytes = (scratch * sizeof(float) + 63) / 64 * 64;
+        cs->ex.scratch = aligned_alloc(64, bytes);
+        if (!cs->ex.scratch)
+            return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY,
+                            "cpu matmul conversion scratch of %zu bytes", bytes);
+        cs->ex.scratch_floats = scratch;
+    }
+    return PCE_OK;
+}
+
+static pce_status cpu_segment_run(pce_device *dev, pce_segment *seg)
+{
+    cpu_segment *cs = seg->impl;
+    for (int i = 0; i < seg->n_nodes; i++) {
+        pce_status st = cs->kernels[i](&seg->nodes[i], &cs->ex);
+        if (st != PCE_OK)
+            return pce_fail(dev->ctx, st, "%s: node #%d '%s' (%s)",
+                            cs->ex.err[0] ? cs->ex.err : "kernel failed", i,
+                            seg->nodes[i].tensor->name, pce_op_name(seg->nodes[i].op));
+    }
+    return PCE_OK;
+}
+
+static const pce_backend_vtbl cpu_vtbl = {
+    .name = "cpu",
+    .device_destroy = cpu_device_destroy,
+    .supports = cpu_supports,
+    .buffer_alloc = cpu_buffer_alloc,
+    .buffer_free = cpu_buffer_free,
+    .buffer_host_ptr = cpu_buffer_host_ptr,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .segment_prepare = cpu_segment_prepare,
+    .segment_run = cpu_segment_run,
+    .segment_release = cpu_segment_release,
+};
+
+static void cpu_brand(char *out, size_t cap)
+{
+    snprintf(out, cap, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0 || strncmp(line, "Model", 5) == 0) {
+            char *c = strchr(line, ':');
+            if (c) {
+                c++;
+                while (*c == ' ' || *c == '\t')
+                    c++;
+                c[strcspn(c, "\n")] = 0;
+                snprintf(out, cap, "%s", c);
+                break;
+            }
+        }
+    }
+    fclose(f);
+}
+
+static const char *cpu_isa(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        return "avx512";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return "avx2";
+    return "sse2";
+#elif defined(__aarch64__)
+    return "neon";
+#else
+    return "portable";
+#endif
+}
+
+pce_status pce_cpu_backend_probe(pce_context *ctx)
+{
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = ctx->num_threads > 0 ? ctx->num_threads : (online > 0 ? (int)online : 1);
+    pce_device *dev = calloc(1, sizeof *dev);
+    cpu_device *cd = calloc(1, sizeof *cd);
+    if (!dev || !cd) {
+        free(dev);
+        free(cd);
+        return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "cpu device");
+    }
+    cd->n_threads = threads;
+    pce_status st = pce_threadpool_create(threads, &cd->pool);
+    if (st != PCE_OK) {
+        free(dev);
+        free(cd);
+        return pce_fail(ctx, st, "starting %d CPU worker threads", threads);
+    }
+    dev->vtbl = &cpu_vtbl;
+    dev->impl = cd;
+    pce_device_props *p = &dev->props;
+    snprintf(p->name, sizeof p->name, "cpu0");
+    snprintf(p->backend, sizeof p->backend, "cpu");
+    cpu_brand(p->description, sizeof p->description);
+    snprintf(p->details, sizeof p->details, "isa=%s threads=%d gemm=%s", cpu_isa(), threads,
+             pce_gemm_backend_name());
+    p->type = PCE_DEVICE_CPU;
+    long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES);
+    long psize = sysconf(_SC_PAGESIZE);
+    p->memory_total = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+    p->memory_free = avail > 0 && psize > 0 ? (uint64_t)avail * (uint64_t)psize : 0;
+    p->compute_units = threads;
+    p->host_memory = true;
+    for (int i = 0; i < PCE_DTYPE_COUNT; i++)
+        p->dtype_supported[i] = true;
+    st = pce_context_add_device(ctx, dev);
+    if (st != PCE_OK) {
+        cpu_device_destroy(dev);
+        free(dev);
+    }
+    return st;
+}

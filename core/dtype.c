@@ -1,0 +1,204 @@
+/* dtype.c — the dtype table and conversions to and from f32.
+ * Every dtype is described by (block_size, block_bytes) so block-quantized
+ * formats slot in later with their own to/from-f32 routines. */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef void (*to_f32_fn)(const void *src, float *dst, int64_t n);
+typedef void (*from_f32_fn)(const float *src, void *dst, int64_t n);
+
+typedef struct dtype_entry {
+    pce_dtype_info info;
+    to_f32_fn to_f32;
+    from_f32_fn from_f32;
+} dtype_entry;
+
+float pce_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else { /* subnormal: renormalise */
+            int e = -1;
+            do {
+                e++;
+                mant <<= 1;
+            } while (!(mant & 0x400));
+            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (mant & 0x3ff) << 13;
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | mant << 13;
+    } else {
+        bits = sign | (exp + 112) << 23 | mant << 13;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t pce_f32_to_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000;
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) /* inf or nan */
+        return (uint16_t)(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 | ((ax >> 13) & 0x3ff) : 0));
+    if (ax >= 0x477ff000u) /* rounds to >= 65520: overflow to inf */
+        return (uint16_t)(sign | 0x7c00);
+    if (ax < 0x38800000u) { /* below the smallest normal f16: subnormal or 0 */
+        float af;
+        memcpy(&af, &ax, 4);
+        /* 2^-24 is the f16 subnormal step; rint rounds half to even */
+        uint32_t m = (uint32_t)rintf(af * 16777216.0f);
+        return (uint16_t)(sign | m);
+    }
+    /* normal: round mantissa to 10 bits, nearest even */
+    uint32_t r = ax + 0xfffu + ((ax >> 13) & 1);
+    return (uint16_t)(sign | (((r >> 13) - (112u << 10)) & 0x7fff));
+}
+
+float pce_bf16_to_f32(uint16_t h)
+{
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t pce_f32_to_bf16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) /* nan: keep it a quiet nan */
+        return (uint16_t)((x >> 16) | 0x40);
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
+}
+
+static void f32_to_f32(const void *s, float *d, int64_t n) { memcpy(d, s, (size_t)n * 4); }
+static void f32_from_f32(const float *s, void *d, int64_t n) { memcpy(d, s, (size_t)n * 4); }
+
+static void f16_to_f32(const void *s, float *d, int64_t n)
+{
+    const uint16_t *p = s;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = pce_f16_to_f32(p[i]);
+}
+
+static void f16_from_f32(const float *s, void *d, int64_t n)
+{
+    uint16_t *p = d;
+    for (int64_t i = 0; i < n; i++)
+        p[i] = pce_f32_to_f16(s[i]);
+}
+
+static void bf16_to_f32(const void *s, float *d, int64_t n)
+{
+    const uint16_t *p = s;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = pce_bf16_to_f32(p[i]);
+}
+
+static void bf16_from_f32(const float *s, void *d, int64_t n)
+{
+    uint16_t *p = d;
+    for (int64_t i = 0; i < n; i++)
+        p[i] = pce_f32_to_bf16(s[i]);
+}
+
+static float sat_round(float v, float lo, float hi)
+{
+    if (isnan(v))
+        return 0.0f;
+    v = rintf(v);
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static void i32_to_f32(const void *s, float *d, int64_t n)
+{
+    const int32_t *p = s;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = (float)p[i];
+}
+
+static void i32_from_f32(const float *s, void *d, int64_t n)
+{
+    int32_t *p = d;
+    for (int64_t i = 0; i < n; i++) {
+        /* 2147483520 is the largest float below 2^31 */
+        float v = sat_round(s[i], -2147483648.0f, 2147483520.0f);
+        p[i] = (int32_t)v;
+    }
+}
+
+static void i8_to_f32(const void *s, float *d, int64_t n)
+{
+    const int8_t *p = s;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = (float)p[i];
+}
+
+static void i8_from_f32(const float *s, void *d, int64_t n)
+{
+    int8_t *p = d;
+    for (int64_t i = 0; i < n; i++)
+        p[i] = (int8_t)sat_round(s[i], -128.0f, 127.0f);
+}
+
+static const dtype_entry dtype_table[PCE_DTYPE_COUNT] = {
+    [PCE_DTYPE_F32] = {{"f32", 1, 4, true, false, false}, f32_to_f32, f32_from_f32},
+    [PCE_DTYPE_F16] = {{"f16", 1, 2, true, false, false}, f16_to_f32, f16_from_f32},
+    [PCE_DTYPE_BF16] = {{"bf16", 1, 2, true, false, false}, bf16_to_f32, bf16_from_f32},
+    [PCE_DTYPE_I32] = {{"i32", 1, 4, false, true, false}, i32_to_f32, i32_from_f32},
+    [PCE_DTYPE_I8] = {{"i8", 1, 1, false, true, false}, i8_to_f32, i8_from_f32},
+};
+
+const pce_dtype_info *pce_dtype_get_info(pce_dtype dtype)
+{
+    if ((unsigned)dtype >= PCE_DTYPE_COUNT)
+        return NULL;
+    return &dtype_table[dtype].info;
+}
+
+pce_status pce_dtype_from_name(const char *name, pce_dtype *out)
+{
+    if (!name || !out)
+        return PCE_ERR_INVALID_ARGUMENT;
+    for (int i = 0; i < PCE_DTYPE_COUNT; i++) {
+        if (strcmp(dtype_table[i].info.name, name) == 0) {
+            *out = (pce_dtype)i;
+            return PCE_OK;
+        }
+    }
+    return PCE_ERR_INVALID_ARGUMENT;
+}
+
+size_t pce_dtype_bytes(pce_dtype dtype, int64_t n)
+{
+    const pce_dtype_info *in = pce_dtype_get_info(dtype);
+    if (!in || n < 0 || n % in->block_size)
+        return 0;
+    return (size_t)(n / in->block_size) * in->block_bytes;
+}
+
+pce_status pce_dtype_to_f32(pce_dtype dtype, const void *src, float *dst, int64_t n)
+{
+    const pce_dtype_info *in = pce_dtype_get_info(dtype);
+    if (!in || n < 0 || n % in->block_size || (n && (!src || !dst)))
+        return PCE_ERR_INVALID_ARGUMENT;
+    dtype_table[dtype].to_f32(src, dst, n);
+    return PCE_OK;
+}
+
+pce_status pce_dtype_from_f32(pce_dtype dtype, const float *src, void *dst, int64_t n)
+{
+    const pce_dtype_info *in = pce_dtype_get_info(dtype);
+    if (!in || n < 0 || n % in->block_size || (n && (!src || !dst)))
+        return PCE_ERR_INVALID_ARGUMENT;
+    dtype_table[dtype].from_f32(src, dst, n);
+    return PCE_OK;
+}

@@ -1,0 +1,148 @@
+/* internal.h — core's private types: context, graph, tensors, plans.
+ * Shared by core/ and backends/ (through backends/backend.h); never
+ * installed. */
+#ifndef PCE_INTERNAL_H
+#define PCE_INTERNAL_H
+
+#include "pce.h"
+
+#include <stdarg.h>
+
+#define PCE_NAME_MAX 64
+#define PCE_MAX_SRC 4
+
+typedef enum pce_op {
+    PCE_OP_LEAF = 0,  /* input or weight */
+    PCE_OP_VIEW,      /* reshape/permute/transpose/slice: no work */
+    PCE_OP_ADD,
+    PCE_OP_SUB,
+    PCE_OP_MUL,
+    PCE_OP_DIV,
+    PCE_OP_SCALE,     /* fp[0] */
+    PCE_OP_NEG,
+    PCE_OP_ABS,
+    PCE_OP_SQR,
+    PCE_OP_SQRT,
+    PCE_OP_EXP,
+    PCE_OP_TANH,
+    PCE_OP_RELU,
+    PCE_OP_GELU,
+    PCE_OP_GELU_ERF,
+    PCE_OP_SILU,
+    PCE_OP_SWIGLU,
+    PCE_OP_SUM_ROWS,
+    PCE_OP_MEAN_ROWS,
+    PCE_OP_MAX_ROWS,
+    PCE_OP_ARGMAX,
+    PCE_OP_MATMUL,
+    PCE_OP_RMS_NORM,   /* fp[0] eps; src[1] weight or NULL */
+    PCE_OP_LAYER_NORM, /* fp[0] eps; src[1] weight, src[2] bias (NULL ok) */
+    PCE_OP_SOFTMAX,    /* fp[0] scale; src[1] mask or NULL */
+    PCE_OP_CAUSAL_MASK,/* ip[0] n_past */
+    PCE_OP_ROPE,       /* src[1] pos; ip[0] n_rot, ip[1] mode; fp[0] theta */
+    PCE_OP_GET_ROWS,   /* src[0] table, src[1] ids */
+    PCE_OP_SET_ROWS,   /* src[0] dst (aliased), src[1] rows, src[2] ids */
+    PCE_OP_COPY_INTO,  /* src[0] dst (aliased), src[1] value */
+    PCE_OP_CONCAT,     /* ip[0] axis (canonical 4-D) */
+    PCE_OP_CONTIGUOUS,
+    PCE_OP_CAST,
+    PCE_OP_COUNT
+} pce_op;
+
+const char *pce_op_name(pce_op op);
+/* Elementwise ops whose output may take over src[0]'s memory. */
+bool pce_op_can_inplace(pce_op op);
+
+typedef enum pce_role {
+    PCE_ROLE_INPUT = 0,
+    PCE_ROLE_WEIGHT,
+    PCE_ROLE_INTERMEDIATE,
+} pce_role;
+
+/* Tensors are canonical 4-D: ne[0] outermost ... ne[3] innermost, leading
+ * dims padded with 1; ndim remembers what the user sees. Strides in bytes. */
+struct pce_tensor {
+    pce_graph *graph;
+    int id;
+    pce_dtype dtype;
+    int ndim;
+    int64_t ne[PCE_MAX_DIMS];
+    int64_t nb[PCE_MAX_DIMS];
+    pce_op op;
+    pce_tensor *src[PCE_MAX_SRC];
+    int32_t ip[8];
+    float fp[4];
+    /* Storage: a tensor with base == NULL owns its storage; otherwise it
+     * aliases base's storage (always a root) at byte offset `offset`. */
+    pce_tensor *base;
+    int64_t offset;
+    pce_role role;
+    bool is_output;
+    const void *weight_data;
+    char name[PCE_NAME_MAX];
+};
+
+struct pce_graph {
+    pce_context *ctx;
+    int refs;
+    pce_tensor **tensors;
+    int n_tensors, cap_tensors;
+    pce_status status;
+    char error[512];
+};
+
+typedef struct pce_backend_vtbl pce_backend_vtbl;
+
+struct pce_device {
+    pce_context *ctx;
+    const pce_backend_vtbl *vtbl;
+    pce_device_props props;
+    void *impl; /* backend-owned */
+};
+
+typedef struct pce_unavailable {
+    char backend[16];
+    char reason[256];
+} pce_unavailable;
+
+struct pce_context {
+    pce_log_level log_level;
+    pce_log_fn log_fn;
+    void *log_user;
+    int num_threads;
+    bool reference_kernels;
+    pce_device **devices;
+    int n_devices;
+    pce_unavailable *unavailable;
+    int n_unavailable;
+    char error[1024];
+};
+
+/* Sets ctx's last error (printf-style), logs it at DEBUG level and returns
+ * status, so callers write `return pce_fail(ctx, PCE_ERR_X, "...", ...)`. */
+pce_status pce_fail(pce_context *ctx, pce_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void pce_log(const pce_context *ctx, pce_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void pce_logv(const pce_context *ctx, pce_log_level level, const char *fmt, va_list ap);
+
+/* Shape helpers. */
+int64_t pce_numel4(const int64_t ne[PCE_MAX_DIMS]);
+void pce_contiguous_strides(pce_dtype dtype, const int64_t ne[PCE_MAX_DIMS],
+                            int64_t nb[PCE_MAX_DIMS]);
+/* Writes "[2, 3, 4] f32" for the user-visible dims. */
+void pce_tensor_describe(const pce_tensor *t, char *buf, size_t cap);
+pce_tensor *pce_tensor_root(const pce_tensor *t);
+
+/* Registers a device (takes ownership) / an unavailable backend. */
+pce_status pce_context_add_device(pce_context *ctx, pce_device *dev);
+void pce_context_add_unavailable(pce_context *ctx, const char *backend, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* fp16 / bf16 scalar conversions (round to nearest even). */
+float pce_f16_to_f32(uint16_t h);
+uint16_t pce_f32_to_f16(float f);
+float pce_bf16_to_f32(uint16_t h);
+uint16_t pce_f32_to_bf16(float f);
+
+#endif
