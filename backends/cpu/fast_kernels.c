@@ -145,9 +145,12 @@ static inline float silu_f(float x)
     return x / (1.0f + exp_f(-x));
 }
 
+/* 0.5 x (1 + tanh(u)) == x * sigmoid(2u): the same function without the
+ * cancellation of 1 + tanh(u) for negative x */
 static inline float gelu_f(float x)
 {
-    return 0.5f * x * (1.0f + tanh_f(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    float u2 = 1.5957691216057308f * (x + 0.044715f * x * x * x);
+    return x / (1.0f + exp_f(-u2));
 }
 
 /* ---- elementwise -------------------------------------------------------- */
@@ -166,7 +169,8 @@ static void unary_f32(pce_op op, float s, const float *a, float *d, int64_t n)
     case PCE_OP_RELU: for (int64_t i = 0; i < n; i++) d[i] = a[i] > 0 ? a[i] : 0.0f; break;
     case PCE_OP_GELU: for (int64_t i = 0; i < n; i++) d[i] = gelu_f(a[i]); break;
     case PCE_OP_GELU_ERF:
-        for (int64_t i = 0; i < n; i++) d[i] = 0.5f * a[i] * (1.0f + erff(a[i] * 0.70710678f));
+        /* 1 + erf(t) == erfc(-t), accurate for negative x too */
+        for (int64_t i = 0; i < n; i++) d[i] = 0.5f * a[i] * erfcf(-a[i] * 0.70710678f);
         break;
     case PCE_OP_SILU: for (int64_t i = 0; i < n; i++) d[i] = silu_f(a[i]); break;
     default: if (d != a) memmove(d, a, (size_t)n * 4); break; /* contiguous, cast */

@@ -54,7 +54,8 @@ void pce_cpu_store(const pce_tref *r, int64_t i0, int64_t i1, int64_t i2, int64_
 
 static double gelu_tanh(double x)
 {
-    return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    /* 0.5 x (1 + tanh(u)) written as x * sigmoid(2u), which does not cancel for x < 0 */
+    return x / (1.0 + exp(-1.5957691216057308 * (x + 0.044715 * x * x * x)));
 }
 
 static pce_status ref_binary(const pce_exec_node *n, cpu_exec *ex)
@@ -92,7 +93,7 @@ static pce_status ref_unary(const pce_exec_node *n, cpu_exec *ex)
         case PCE_OP_TANH: v = tanh(x); break;
         case PCE_OP_RELU: v = x > 0 ? x : 0; break;
         case PCE_OP_GELU: v = gelu_tanh(x); break;
-        case PCE_OP_GELU_ERF: v = 0.5 * x * (1.0 + erf(x * 0.7071067811865476)); break;
+        case PCE_OP_GELU_ERF: v = 0.5 * x * erfc(-x * 0.7071067811865476); break;
         case PCE_OP_SILU: v = x / (1.0 + exp(-x)); break;
         case PCE_OP_CONTIGUOUS:
         case PCE_OP_CAST: v = x; break;
