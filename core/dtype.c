@@ -129,9 +129,9 @@ static void i32_from_f32(const float *s, void *d, int64_t n)
 {
     int32_t *p = d;
     for (int64_t i = 0; i < n; i++) {
-        /* 2147483520 is the largest float below 2^31 */
-        float v = sat_round(s[i], -2147483648.0f, 2147483520.0f);
-        p[i] = (int32_t)v;
+        /* clamp in double: INT32_MAX is not a float */
+        double v = isnan(s[i]) ? 0.0 : rint((double)s[i]);
+        p[i] = v >= 2147483647.0 ? INT32_MAX : v <= -2147483648.0 ? INT32_MIN : (int32_t)v;
     }
 }
 
@@ -190,7 +190,8 @@ pce_status pce_dtype_to_f32(pce_dtype dtype, const void *src, float *dst, int64_
     const pce_dtype_info *in = pce_dtype_get_info(dtype);
     if (!in || n < 0 || n % in->block_size || (n && (!src || !dst)))
         return PCE_ERR_INVALID_ARGUMENT;
-    dtype_table[dtype].to_f32(src, dst, n);
+    if (n > 0)
+        dtype_table[dtype].to_f32(src, dst, n);
     return PCE_OK;
 }
 
@@ -199,6 +200,7 @@ pce_status pce_dtype_from_f32(pce_dtype dtype, const float *src, void *dst, int6
     const pce_dtype_info *in = pce_dtype_get_info(dtype);
     if (!in || n < 0 || n % in->block_size || (n && (!src || !dst)))
         return PCE_ERR_INVALID_ARGUMENT;
-    dtype_table[dtype].from_f32(src, dst, n);
+    if (n > 0)
+        dtype_table[dtype].from_f32(src, dst, n);
     return PCE_OK;
 }

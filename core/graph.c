@@ -341,8 +341,15 @@ pce_tensor *pce_reshape(pce_graph *g, pce_tensor *a, int ndim, const int64_t *di
         }
     }
     int64_t n = pce_numel4(a->ne);
-    if (infer >= 0)
-        d[infer] = known > 0 && n % known == 0 ? n / known : -1;
+    if (infer >= 0) {
+        if (n % known != 0)
+            return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT,
+                                  "reshape of '%s' %s: %lld elements do not divide into blocks of "
+                                  "%lld, so dim %d (-1) cannot be inferred",
+                                  a->name, pce_shape_str(a, sa), (long long)n, (long long)known,
+                                  infer);
+        d[infer] = n / known;
+    }
     int64_t ne[PCE_MAX_DIMS];
     if (!user_dims(g, "reshape", a->name, a->dtype, ndim, d, ne))
         return NULL;

@@ -50,7 +50,9 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     pce_threadpool *p = w->pool;
-    unsigned seen = atomic_load(&p->generation);
+    /* the pool is created at generation 0; reading the counter here instead
+     * would miss a job published before this thread first ran */
+    unsigned seen = 0;
     for (;;) {
         int spins = 0;
         while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen &&
