@@ -5,7 +5,8 @@
  *   gcc -std=c11 -O2 -I core/include -I backends/cpu bench/bench_gemm_own.c \
  *     backends/cpu/gemm_own.c backends/cpu/threadpool.c \
  *     $(pkg-config --cflags --libs openblas) -lpthread -lm -o /tmp/bench_gemm
- * Usage: bench_gemm_own [size...] [-t ta tb]  (default sizes 256 512 1024 2048) */
+ * Usage: bench_gemm_own [size...] [-t ta tb] [-r batches] [-1]
+ *   default sizes 256 512 1024 2048; -1 skips the 2-thread runs. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
 #include <cblas.h>
@@ -67,13 +68,15 @@ static double best_gflops(void (*fn)(const run *), const run *r, int batches)
 
 int main(int argc, char **argv)
 {
-    int sizes[16], n_sizes = 0, ta = 0, tb = 0, batches = 7;
+    int sizes[16], n_sizes = 0, ta = 0, tb = 0, batches = 7, single = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-t") == 0 && i + 2 < argc) {
             ta = atoi(argv[++i]);
             tb = atoi(argv[++i]);
         } else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc) {
             batches = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "-1") == 0) {
+            single = 1;
         } else if (n_sizes < 16) {
             sizes[n_sizes++] = atoi(argv[i]);
         }
@@ -103,10 +106,13 @@ int main(int argc, char **argv)
         openblas_set_num_threads(1);
         double own1 = best_gflops(call_own, &r, batches);
         double blas1 = best_gflops(call_blas, &r, batches);
-        r.pool = pool2;
-        openblas_set_num_threads(2);
-        double own2 = best_gflops(call_own, &r, batches);
-        double blas2 = best_gflops(call_blas, &r, batches);
+        double own2 = 0.0, blas2 = 1.0;
+        if (!single) {
+            r.pool = pool2;
+            openblas_set_num_threads(2);
+            own2 = best_gflops(call_own, &r, batches);
+            blas2 = best_gflops(call_blas, &r, batches);
+        }
         printf("%6d %10.1f %10.1f %7.2f %10.1f %10.1f %7.2f\n", n, own1, blas1, own1 / blas1,
                own2, blas2, own2 / blas2);
         fflush(stdout);

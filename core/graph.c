@@ -145,7 +145,8 @@ pce_tensor *pce_graph_new_tensor(pce_graph *g, const char *op, pce_dtype dtype, 
     memcpy(t->ne, ne, sizeof t->ne);
     pce_contiguous_strides(dtype, t->ne, t->nb);
     t->role = PCE_ROLE_INTERMEDIATE;
-    snprintf(t->name, sizeof t->name, "%s_%d", op, t->id);
+    /* automatic names start with '%', which user names may not, so they never collide */
+    snprintf(t->name, sizeof t->name, "%%%s_%d", op, t->id);
     g->tensors[g->n_tensors++] = t;
     return t;
 }
@@ -196,6 +197,10 @@ static pce_tensor *new_leaf(pce_graph *g, const char *kind, const char *name, pc
     int64_t ne[PCE_MAX_DIMS];
     if (!user_dims(g, kind, name, dtype, ndim, dims, ne))
         return NULL;
+    if (name && (!*name || name[0] == '%' || strlen(name) >= PCE_NAME_MAX))
+        return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT,
+                              "%s: name '%.80s' must be 1..%d characters and not start with '%%'",
+                              kind, name, PCE_NAME_MAX - 1);
     if (name && pce_graph_find(g, name))
         return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT, "%s: name '%s' is already used", kind,
                               name);
@@ -255,8 +260,12 @@ pce_tensor *pce_graph_find(const pce_graph *g, const char *name)
 
 pce_status pce_tensor_set_name(pce_tensor *t, const char *name)
 {
-    if (!t || !name || !*name || strlen(name) >= PCE_NAME_MAX)
+    if (!t)
         return PCE_ERR_INVALID_ARGUMENT;
+    if (!name || !*name || name[0] == '%' || strlen(name) >= PCE_NAME_MAX)
+        return pce_fail(t->graph->ctx, PCE_ERR_INVALID_ARGUMENT,
+                        "tensor name '%.80s' must be 1..%d characters and not start with '%%'",
+                        name ? name : "(null)", PCE_NAME_MAX - 1);
     pce_tensor *other = pce_graph_find(t->graph, name);
     if (other && other != t)
         return pce_fail(t->graph->ctx, PCE_ERR_INVALID_ARGUMENT, "name '%s' is already used",

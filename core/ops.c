@@ -354,8 +354,10 @@ static bool writable(pce_graph *g, const char *op, const pce_tensor *dst)
 {
     if (pce_tensor_root(dst)->role != PCE_ROLE_WEIGHT)
         return true;
-    pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT, "%s: destination '%s' is (a view of) a weight, "
-                   "which is constant", op, dst->name);
+    char sd[PCE_SHAPE_STR];
+    pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT,
+                   "%s: destination '%s' %s is (a view of) a weight, which is constant", op,
+                   dst->name, pce_shape_str(dst, sd));
     return false;
 }
 

@@ -1,12 +1,15 @@
 /* gemm_own.c — pce's own f32 GEMM, used when OpenBLAS is not built in.
  *
  * GotoBLAS/BLIS structure, with C row-major so the SIMD lanes run along N:
+ *   ic: M in MC-row blocks
+ *   pc: K in KC-deep blocks   -> pack op(A)[MC x KC] into MR-row slivers
  *   jc: N in NC-wide blocks   -> pack op(B)[KC x NC] into NR-column slivers
- *   pc: K in KC-deep blocks      (the packed B block lives in L2)
- *   ir: M in MR-row slivers   -> pack op(A)[MR x KC] (lives in L1)
+ *   ir: MR-row slivers           (the packed B block lives in L2)
  *   jr: NR-column slivers     -> microkernel: MR x NR tile of C in registers
  * The A sliver stays in L1 while B slivers stream from L2, which is the
  * cheaper direction here: a B sliver step is NR floats, an A step only MR.
+ * A is packed once per (ic, pc), B once per (ic, pc, jc), so with MC large
+ * each input element is packed about once.
  *
  * The microkernel is picked once at run time (AVX-512, AVX2+FMA, or portable
  * GCC vector code), so one binary runs on any x86-64 and the build needs no
@@ -37,7 +40,7 @@ typedef void (*kernel_fn)(int64_t kc, const float *ap, const float *bp, float *c
 typedef struct isa_desc {
     const char *name;
     int mr, nr;
-    int64_t kc, nc;
+    int64_t mc, kc, nc;
     kernel_fn kernel;
 } isa_desc;
 
@@ -217,12 +220,13 @@ enum { ISA_PORTABLE, ISA_AVX2, ISA_AVX512 };
 
 /* KC x NC floats of packed B should sit in about half of a core's L2 (2 MB on
  * the AVX-512 server parts, 256 KB-1 MB on AVX2 desktops); KC x MR floats of A
- * must stay in L1 next to the streaming B slivers. */
+ * must stay in L1 next to the streaming B slivers. MC x KC floats of A only
+ * stream from L3, so MC is large to pack B rarely. */
 static const isa_desc isa_table[] = {
-    [ISA_PORTABLE] = {"portable", P_MR, P_NR, 256, 512, kernel_portable},
+    [ISA_PORTABLE] = {"portable", P_MR, P_NR, 1024, 256, 256, kernel_portable},
 #if defined(__x86_64__)
-    [ISA_AVX2] = {"avx2", Y_MR, Y_NR, 256, 512, kernel_avx2},
-    [ISA_AVX512] = {"avx512", Z_MR, Z_NR, 384, 768, kernel_avx512},
+    [ISA_AVX2] = {"avx2", Y_MR, Y_NR, 1024, 256, 256, kernel_avx2},
+    [ISA_AVX512] = {"avx512", Z_MR, Z_NR, 1024, 512, 512, kernel_avx512},
 #endif
 };
 
@@ -268,6 +272,51 @@ const char *pce_gemm_own_isa(void)
 /* op(X)[r][c] = x[r * rs + c * cs]: one stride is 1 and the other the leading
  * dimension, depending on the transpose flag. */
 
+/* dst[k * ds + i] = src[i * ld + k] for i < rows, k < kc: the transposing
+ * copy both packers need when their source is contiguous along k. */
+static void pack_transposed(const float *src, int64_t ld, int rows, int64_t kc,
+                            float *restrict dst, int64_t ds)
+{
+    int i = 0;
+#if defined(__x86_64__)
+    /* 4x4 SSE transposes (baseline x86-64) run several times faster than the
+     * scalar loop, whose strided stores otherwise dominate packing. */
+    for (; i < rows; i += 4) {
+        const int r = rows - i < 4 ? rows - i : 4;
+        /* A short group re-reads its last row; only r columns are stored. */
+        const float *s0 = src + i * ld, *s1 = src + (i + (r > 1)) * ld;
+        const float *s2 = src + (i + (r > 2 ? 2 : r - 1)) * ld, *s3 = src + (i + r - 1) * ld;
+        int64_t k = 0;
+        for (; k + 4 <= kc; k += 4) {
+            __m128 v[4] = {_mm_loadu_ps(s0 + k), _mm_loadu_ps(s1 + k), _mm_loadu_ps(s2 + k),
+                           _mm_loadu_ps(s3 + k)};
+            _MM_TRANSPOSE4_PS(v[0], v[1], v[2], v[3]);
+            for (int t = 0; t < 4; t++) {
+                float *d = dst + (k + t) * ds + i;
+                if (r == 4) {
+                    _mm_storeu_ps(d, v[t]);
+                } else {
+                    if (r >= 2)
+                        _mm_storel_pi((__m64 *)(void *)d, v[t]);
+                    if (r != 2)
+                        _mm_store_ss(d + r - 1, r == 1 ? v[t] : _mm_movehl_ps(v[t], v[t]));
+                }
+            }
+        }
+        for (; k < kc; k++) {
+            const float *row[4] = {s0, s1, s2, s3};
+            for (int t = 0; t < r; t++)
+                dst[k * ds + i + t] = row[t][k];
+        }
+    }
+#endif
+    for (; i < rows; i++) {
+        const float *s = src + i * ld;
+        for (int64_t k = 0; k < kc; k++)
+            dst[k * ds + i] = s[k];
+    }
+}
+
 /* dst[k * mr + i] = op(A)[i][k] for i < m, zero for m <= i < mr. */
 static void pack_a(int m, int mr, int64_t kc, const float *a, int64_t rs, int64_t cs,
                    float *restrict dst)
@@ -278,12 +327,7 @@ static void pack_a(int m, int mr, int64_t kc, const float *a, int64_t rs, int64_
         for (int64_t k = 0; k < kc; k++)
             memcpy(dst + k * mr, a + k * cs, (size_t)m * sizeof *dst);
     } else {
-        /* Read each row contiguously; the strided writes stay within L1. */
-        for (int i = 0; i < m; i++) {
-            const float *src = a + i * rs;
-            for (int64_t k = 0; k < kc; k++)
-                dst[k * mr + i] = src[k];
-        }
+        pack_transposed(a, rs, m, kc, dst, mr);
     }
 }
 
@@ -301,11 +345,7 @@ static void pack_b(int64_t kc, int64_t nc, int nr, const float *b, int64_t rs, i
             for (int64_t k = 0; k < kc; k++)
                 memcpy(dst + k * nr, src + k * rs, (size_t)n * sizeof *dst);
         } else {
-            for (int j = 0; j < n; j++) {
-                const float *src = b + (j0 + j) * cs;
-                for (int64_t k = 0; k < kc; k++)
-                    dst[k * nr + j] = src[k];
-            }
+            pack_transposed(b + j0 * cs, cs, n, kc, dst, nr);
         }
     }
 }
@@ -352,33 +392,40 @@ static void gemm_slab(const gemm_job *g, int64_t m0, int64_t m1, int64_t n0, int
     const isa_desc *isa = g->isa;
     const int mr = isa->mr, nr = isa->nr;
     const int64_t kc_max = min64(isa->kc, g->K);
+    const int64_t mc_max = min64(round_up(isa->mc, mr), round_up(m1 - m0, mr));
     const int64_t nc_max = min64(isa->nc, round_up(n1 - n0, nr));
+    float *abuf = alloc_floats(mc_max * kc_max);
     float *bbuf = alloc_floats(kc_max * nc_max);
-    float *abuf = alloc_floats(kc_max * mr);
-    if (!bbuf || !abuf) {
-        free(bbuf);
+    if (!abuf || !bbuf) {
         free(abuf);
+        free(bbuf);
         gemm_unpacked(g, m0, m1, n0, n1);
         return;
     }
-    for (int64_t jc = n0; jc < n1; jc += nc_max) {
-        const int64_t nc = min64(nc_max, n1 - jc);
+    for (int64_t ic = m0; ic < m1; ic += mc_max) {
+        const int64_t mc = min64(mc_max, m1 - ic);
         for (int64_t pc = 0; pc < g->K; pc += kc_max) {
             const int64_t kc = min64(kc_max, g->K - pc);
-            pack_b(kc, nc, nr, g->B + pc * g->rsb + jc * g->csb, g->rsb, g->csb, bbuf);
-            for (int64_t ir = m0; ir < m1; ir += mr) {
-                const int m = (int)min64(mr, m1 - ir);
-                pack_a(m, mr, kc, g->A + ir * g->rsa + pc * g->csa, g->rsa, g->csa, abuf);
-                float *crow = g->C + ir * g->ldc + jc;
-                const float *bp = bbuf;
-                for (int64_t jr = 0; jr < nc; jr += nr, bp += kc * nr)
-                    isa->kernel(kc, abuf, bp, crow + jr, g->ldc, m, (int)min64(nr, nc - jr),
-                                pc > 0);
+            for (int64_t ir = 0; ir < mc; ir += mr)
+                pack_a((int)min64(mr, mc - ir), mr, kc,
+                       g->A + (ic + ir) * g->rsa + pc * g->csa, g->rsa, g->csa,
+                       abuf + ir * kc);
+            for (int64_t jc = n0; jc < n1; jc += nc_max) {
+                const int64_t nc = min64(nc_max, n1 - jc);
+                pack_b(kc, nc, nr, g->B + pc * g->rsb + jc * g->csb, g->rsb, g->csb, bbuf);
+                for (int64_t ir = 0; ir < mc; ir += mr) {
+                    const int m = (int)min64(mr, mc - ir);
+                    float *crow = g->C + (ic + ir) * g->ldc + jc;
+                    const float *bp = bbuf;
+                    for (int64_t jr = 0; jr < nc; jr += nr, bp += kc * nr)
+                        isa->kernel(kc, abuf + ir * kc, bp, crow + jr, g->ldc, m,
+                                    (int)min64(nr, nc - jr), pc > 0);
+                }
             }
         }
     }
-    free(bbuf);
     free(abuf);
+    free(bbuf);
 }
 
 static void gemm_task(void *arg, int64_t begin, int64_t end, int thread)
