@@ -38,8 +38,8 @@ typedef struct pce_segment {
     pce_device *dev;
     pce_exec_node *nodes;
     int n_nodes;
-    bool reference;  /* use reference kernels */
-    void *impl;      /* backend state from prepare */
+    bool reference; /* use reference kernels */
+    void *impl;     /* backend state from prepare */
 } pce_segment;
 
 struct pce_backend_vtbl {

@@ -49,8 +49,7 @@ static pce_status apply_options(pce_context *ctx, const pce_context_options *opt
         ctx->log_level = (pce_log_level)o.log_level;
     } else if (env && *env) {
         if (parse_log_level(env, &ctx->log_level) != 0)
-            pce_log(ctx, PCE_LOG_WARN, "PCE_LOG=%s is not error|warn|info|debug; using warn",
-                    env);
+            pce_log(ctx, PCE_LOG_WARN, "PCE_LOG=%s is not error|warn|info|debug; using warn", env);
     }
 
     ctx->num_threads = o.num_threads;
@@ -94,9 +93,12 @@ pce_status pce_context_create(const pce_context_options *opts, pce_context **out
         return st;
     }
     /* Backends of later issues: listed so `pce devices` says why they are absent. */
-    pce_context_add_unavailable(ctx, "vulkan", "not built into this pce (backend not implemented yet)");
-    pce_context_add_unavailable(ctx, "cuda", "not built into this pce (backend not implemented yet)");
-    pce_context_add_unavailable(ctx, "hip", "not built into this pce (backend not implemented yet)");
+    pce_context_add_unavailable(ctx, "vulkan",
+                                "not built into this pce (backend not implemented yet)");
+    pce_context_add_unavailable(ctx, "cuda",
+                                "not built into this pce (backend not implemented yet)");
+    pce_context_add_unavailable(ctx, "hip",
+                                "not built into this pce (backend not implemented yet)");
     *out = ctx;
     return PCE_OK;
 }

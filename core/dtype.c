@@ -79,8 +79,14 @@ uint16_t pce_f32_to_bf16(float f)
     return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
 }
 
-static void f32_to_f32(const void *s, float *d, int64_t n) { memcpy(d, s, (size_t)n * 4); }
-static void f32_from_f32(const float *s, void *d, int64_t n) { memcpy(d, s, (size_t)n * 4); }
+static void f32_to_f32(const void *s, float *d, int64_t n)
+{
+    memcpy(d, s, (size_t)n * 4);
+}
+static void f32_from_f32(const float *s, void *d, int64_t n)
+{
+    memcpy(d, s, (size_t)n * 4);
+}
 
 static void f16_to_f32(const void *s, float *d, int64_t n)
 {

@@ -268,15 +268,23 @@ pce_status pce_tensor_set_name(pce_tensor *t, const char *name)
                         name ? name : "(null)", PCE_NAME_MAX - 1);
     pce_tensor *other = pce_graph_find(t->graph, name);
     if (other && other != t)
-        return pce_fail(t->graph->ctx, PCE_ERR_INVALID_ARGUMENT, "name '%s' is already used",
-                        name);
+        return pce_fail(t->graph->ctx, PCE_ERR_INVALID_ARGUMENT, "name '%s' is already used", name);
     snprintf(t->name, sizeof t->name, "%s", name);
     return PCE_OK;
 }
 
-const char *pce_tensor_name(const pce_tensor *t) { return t ? t->name : NULL; }
-pce_dtype pce_tensor_dtype(const pce_tensor *t) { return t ? t->dtype : PCE_DTYPE_COUNT; }
-int pce_tensor_ndim(const pce_tensor *t) { return t ? t->ndim : 0; }
+const char *pce_tensor_name(const pce_tensor *t)
+{
+    return t ? t->name : NULL;
+}
+pce_dtype pce_tensor_dtype(const pce_tensor *t)
+{
+    return t ? t->dtype : PCE_DTYPE_COUNT;
+}
+int pce_tensor_ndim(const pce_tensor *t)
+{
+    return t ? t->ndim : 0;
+}
 
 int64_t pce_tensor_dim(const pce_tensor *t, int i)
 {
@@ -289,7 +297,10 @@ int64_t pce_tensor_dim(const pce_tensor *t, int i)
     return t->ne[PCE_MAX_DIMS - t->ndim + i];
 }
 
-int64_t pce_tensor_numel(const pce_tensor *t) { return t ? pce_numel4(t->ne) : 0; }
+int64_t pce_tensor_numel(const pce_tensor *t)
+{
+    return t ? pce_numel4(t->ne) : 0;
+}
 
 size_t pce_tensor_bytes(const pce_tensor *t)
 {
@@ -342,9 +353,8 @@ pce_tensor *pce_reshape(pce_graph *g, pce_tensor *a, int ndim, const int64_t *di
         if (d[i] == -1 && infer < 0) {
             infer = i;
         } else if (d[i] < 1) {
-            return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT,
-                                  "reshape of '%s' %s: dim %d is %lld", a->name,
-                                  pce_shape_str(a, sa), i, (long long)d[i]);
+            return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT, "reshape of '%s' %s: dim %d is %lld",
+                                  a->name, pce_shape_str(a, sa), i, (long long)d[i]);
         } else {
             known *= d[i];
         }

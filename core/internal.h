@@ -12,13 +12,13 @@
 #define PCE_MAX_SRC 4
 
 typedef enum pce_op {
-    PCE_OP_LEAF = 0,  /* input or weight */
-    PCE_OP_VIEW,      /* reshape/permute/transpose/slice: no work */
+    PCE_OP_LEAF = 0, /* input or weight */
+    PCE_OP_VIEW,     /* reshape/permute/transpose/slice: no work */
     PCE_OP_ADD,
     PCE_OP_SUB,
     PCE_OP_MUL,
     PCE_OP_DIV,
-    PCE_OP_SCALE,     /* fp[0] */
+    PCE_OP_SCALE, /* fp[0] */
     PCE_OP_NEG,
     PCE_OP_ABS,
     PCE_OP_SQR,
@@ -35,15 +35,15 @@ typedef enum pce_op {
     PCE_OP_MAX_ROWS,
     PCE_OP_ARGMAX,
     PCE_OP_MATMUL,
-    PCE_OP_RMS_NORM,   /* fp[0] eps; src[1] weight or NULL */
-    PCE_OP_LAYER_NORM, /* fp[0] eps; src[1] weight, src[2] bias (NULL ok) */
-    PCE_OP_SOFTMAX,    /* fp[0] scale; src[1] mask or NULL */
-    PCE_OP_CAUSAL_MASK,/* ip[0] n_past */
-    PCE_OP_ROPE,       /* src[1] pos; ip[0] n_rot, ip[1] mode; fp[0] theta */
-    PCE_OP_GET_ROWS,   /* src[0] table, src[1] ids */
-    PCE_OP_SET_ROWS,   /* src[0] dst (aliased), src[1] rows, src[2] ids */
-    PCE_OP_COPY_INTO,  /* src[0] dst (aliased), src[1] value */
-    PCE_OP_CONCAT,     /* ip[0] axis (canonical 4-D) */
+    PCE_OP_RMS_NORM,    /* fp[0] eps; src[1] weight or NULL */
+    PCE_OP_LAYER_NORM,  /* fp[0] eps; src[1] weight, src[2] bias (NULL ok) */
+    PCE_OP_SOFTMAX,     /* fp[0] scale; src[1] mask or NULL */
+    PCE_OP_CAUSAL_MASK, /* ip[0] n_past */
+    PCE_OP_ROPE,        /* src[1] pos; ip[0] n_rot, ip[1] mode; fp[0] theta */
+    PCE_OP_GET_ROWS,    /* src[0] table, src[1] ids */
+    PCE_OP_SET_ROWS,    /* src[0] dst (aliased), src[1] rows, src[2] ids */
+    PCE_OP_COPY_INTO,   /* src[0] dst (aliased), src[1] value */
+    PCE_OP_CONCAT,      /* ip[0] axis (canonical 4-D) */
     PCE_OP_CONTIGUOUS,
     PCE_OP_CAST,
     PCE_OP_COUNT

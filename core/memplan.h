@@ -10,8 +10,8 @@
 #define PCE_ARENA_ALIGN 64
 
 typedef struct pce_memplan {
-    int64_t *offset;   /* per tensor id: arena offset of its root storage, -1 if none */
-    bool *inplace;     /* per tensor id: took over src[0]'s memory */
+    int64_t *offset; /* per tensor id: arena offset of its root storage, -1 if none */
+    bool *inplace;   /* per tensor id: took over src[0]'s memory */
     uint64_t arena_bytes;
     uint64_t naive_bytes;
     int64_t inplace_nodes;

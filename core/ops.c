@@ -7,23 +7,40 @@
 #include <string.h>
 
 static const char *op_names[PCE_OP_COUNT] = {
-    [PCE_OP_LEAF] = "leaf",        [PCE_OP_VIEW] = "view",
-    [PCE_OP_ADD] = "add",          [PCE_OP_SUB] = "sub",
-    [PCE_OP_MUL] = "mul",          [PCE_OP_DIV] = "div",
-    [PCE_OP_SCALE] = "scale",      [PCE_OP_NEG] = "neg",
-    [PCE_OP_ABS] = "abs",          [PCE_OP_SQR] = "sqr",
-    [PCE_OP_SQRT] = "sqrt",        [PCE_OP_EXP] = "exp",
-    [PCE_OP_TANH] = "tanh",        [PCE_OP_RELU] = "relu",
-    [PCE_OP_GELU] = "gelu",        [PCE_OP_GELU_ERF] = "gelu_erf",
-    [PCE_OP_SILU] = "silu",        [PCE_OP_SWIGLU] = "swiglu",
-    [PCE_OP_SUM_ROWS] = "sum_rows", [PCE_OP_MEAN_ROWS] = "mean_rows",
-    [PCE_OP_MAX_ROWS] = "max_rows", [PCE_OP_ARGMAX] = "argmax",
-    [PCE_OP_MATMUL] = "matmul",    [PCE_OP_RMS_NORM] = "rms_norm",
-    [PCE_OP_LAYER_NORM] = "layer_norm", [PCE_OP_SOFTMAX] = "softmax",
-    [PCE_OP_CAUSAL_MASK] = "causal_mask", [PCE_OP_ROPE] = "rope",
-    [PCE_OP_GET_ROWS] = "get_rows", [PCE_OP_SET_ROWS] = "set_rows",
-    [PCE_OP_COPY_INTO] = "copy_into", [PCE_OP_CONCAT] = "concat",
-    [PCE_OP_CONTIGUOUS] = "contiguous", [PCE_OP_CAST] = "cast",
+    [PCE_OP_LEAF] = "leaf",
+    [PCE_OP_VIEW] = "view",
+    [PCE_OP_ADD] = "add",
+    [PCE_OP_SUB] = "sub",
+    [PCE_OP_MUL] = "mul",
+    [PCE_OP_DIV] = "div",
+    [PCE_OP_SCALE] = "scale",
+    [PCE_OP_NEG] = "neg",
+    [PCE_OP_ABS] = "abs",
+    [PCE_OP_SQR] = "sqr",
+    [PCE_OP_SQRT] = "sqrt",
+    [PCE_OP_EXP] = "exp",
+    [PCE_OP_TANH] = "tanh",
+    [PCE_OP_RELU] = "relu",
+    [PCE_OP_GELU] = "gelu",
+    [PCE_OP_GELU_ERF] = "gelu_erf",
+    [PCE_OP_SILU] = "silu",
+    [PCE_OP_SWIGLU] = "swiglu",
+    [PCE_OP_SUM_ROWS] = "sum_rows",
+    [PCE_OP_MEAN_ROWS] = "mean_rows",
+    [PCE_OP_MAX_ROWS] = "max_rows",
+    [PCE_OP_ARGMAX] = "argmax",
+    [PCE_OP_MATMUL] = "matmul",
+    [PCE_OP_RMS_NORM] = "rms_norm",
+    [PCE_OP_LAYER_NORM] = "layer_norm",
+    [PCE_OP_SOFTMAX] = "softmax",
+    [PCE_OP_CAUSAL_MASK] = "causal_mask",
+    [PCE_OP_ROPE] = "rope",
+    [PCE_OP_GET_ROWS] = "get_rows",
+    [PCE_OP_SET_ROWS] = "set_rows",
+    [PCE_OP_COPY_INTO] = "copy_into",
+    [PCE_OP_CONCAT] = "concat",
+    [PCE_OP_CONTIGUOUS] = "contiguous",
+    [PCE_OP_CAST] = "cast",
 };
 
 const char *pce_op_name(pce_op op)
@@ -34,15 +51,28 @@ const char *pce_op_name(pce_op op)
 bool pce_op_can_inplace(pce_op op)
 {
     switch (op) {
-    case PCE_OP_ADD: case PCE_OP_SUB: case PCE_OP_MUL: case PCE_OP_DIV:
-    case PCE_OP_SCALE: case PCE_OP_NEG: case PCE_OP_ABS: case PCE_OP_SQR:
-    case PCE_OP_SQRT: case PCE_OP_EXP: case PCE_OP_TANH: case PCE_OP_RELU:
-    case PCE_OP_GELU: case PCE_OP_GELU_ERF: case PCE_OP_SILU: case PCE_OP_SWIGLU:
-    case PCE_OP_RMS_NORM: case PCE_OP_LAYER_NORM: case PCE_OP_SOFTMAX:
-    case PCE_OP_CAUSAL_MASK: case PCE_OP_ROPE:
-        return true;
-    default:
-        return false;
+    case PCE_OP_ADD:
+    case PCE_OP_SUB:
+    case PCE_OP_MUL:
+    case PCE_OP_DIV:
+    case PCE_OP_SCALE:
+    case PCE_OP_NEG:
+    case PCE_OP_ABS:
+    case PCE_OP_SQR:
+    case PCE_OP_SQRT:
+    case PCE_OP_EXP:
+    case PCE_OP_TANH:
+    case PCE_OP_RELU:
+    case PCE_OP_GELU:
+    case PCE_OP_GELU_ERF:
+    case PCE_OP_SILU:
+    case PCE_OP_SWIGLU:
+    case PCE_OP_RMS_NORM:
+    case PCE_OP_LAYER_NORM:
+    case PCE_OP_SOFTMAX:
+    case PCE_OP_CAUSAL_MASK:
+    case PCE_OP_ROPE: return true;
+    default: return false;
     }
 }
 
@@ -56,14 +86,13 @@ static bool need_float(pce_graph *g, const char *op, const pce_tensor *t, const 
     if (is_float(t->dtype))
         return true;
     char s[PCE_SHAPE_STR];
-    pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT, "%s: %s '%s' %s must be f32, f16 or bf16", op,
-                   what, t->name, pce_shape_str(t, s));
+    pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT, "%s: %s '%s' %s must be f32, f16 or bf16", op, what,
+                   t->name, pce_shape_str(t, s));
     return false;
 }
 
 static pce_tensor *node(pce_graph *g, pce_op op, pce_dtype dtype, int ndim,
-                        const int64_t ne[PCE_MAX_DIMS], pce_tensor *a, pce_tensor *b,
-                        pce_tensor *c)
+                        const int64_t ne[PCE_MAX_DIMS], pce_tensor *a, pce_tensor *b, pce_tensor *c)
 {
     pce_tensor *t = pce_graph_new_tensor(g, pce_op_name(op), dtype, ndim, ne);
     if (!t)
@@ -93,18 +122,30 @@ static pce_tensor *binary(pce_graph *g, pce_op op, pce_tensor *a, pce_tensor *b)
     for (int i = 0; i < PCE_MAX_DIMS; i++) {
         if (a->ne[i] != b->ne[i] && a->ne[i] != 1 && b->ne[i] != 1)
             return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT,
-                                  "%s: shapes '%s' %s and '%s' %s do not broadcast", name,
-                                  a->name, pce_shape_str(a, sa), b->name, pce_shape_str(b, sb));
+                                  "%s: shapes '%s' %s and '%s' %s do not broadcast", name, a->name,
+                                  pce_shape_str(a, sa), b->name, pce_shape_str(b, sb));
         ne[i] = a->ne[i] > b->ne[i] ? a->ne[i] : b->ne[i];
     }
     int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
     return node(g, op, a->dtype, nd, ne, a, b, NULL);
 }
 
-pce_tensor *pce_add(pce_graph *g, pce_tensor *a, pce_tensor *b) { return binary(g, PCE_OP_ADD, a, b); }
-pce_tensor *pce_sub(pce_graph *g, pce_tensor *a, pce_tensor *b) { return binary(g, PCE_OP_SUB, a, b); }
-pce_tensor *pce_mul(pce_graph *g, pce_tensor *a, pce_tensor *b) { return binary(g, PCE_OP_MUL, a, b); }
-pce_tensor *pce_div(pce_graph *g, pce_tensor *a, pce_tensor *b) { return binary(g, PCE_OP_DIV, a, b); }
+pce_tensor *pce_add(pce_graph *g, pce_tensor *a, pce_tensor *b)
+{
+    return binary(g, PCE_OP_ADD, a, b);
+}
+pce_tensor *pce_sub(pce_graph *g, pce_tensor *a, pce_tensor *b)
+{
+    return binary(g, PCE_OP_SUB, a, b);
+}
+pce_tensor *pce_mul(pce_graph *g, pce_tensor *a, pce_tensor *b)
+{
+    return binary(g, PCE_OP_MUL, a, b);
+}
+pce_tensor *pce_div(pce_graph *g, pce_tensor *a, pce_tensor *b)
+{
+    return binary(g, PCE_OP_DIV, a, b);
+}
 
 static pce_tensor *unary(pce_graph *g, pce_op op, pce_tensor *a)
 {
@@ -122,16 +163,46 @@ pce_tensor *pce_scale(pce_graph *g, pce_tensor *a, float s)
     return t;
 }
 
-pce_tensor *pce_neg(pce_graph *g, pce_tensor *a) { return unary(g, PCE_OP_NEG, a); }
-pce_tensor *pce_abs(pce_graph *g, pce_tensor *a) { return unary(g, PCE_OP_ABS, a); }
-pce_tensor *pce_sqr(pce_graph *g, pce_tensor *a) { return unary(g, PCE_OP_SQR, a); }
-pce_tensor *pce_sqrt(pce_graph *g, pce_tensor *a) { return unary(g, PCE_OP_SQRT, a); }
-pce_tensor *pce_exp(pce_graph *g, pce_tensor *a) { return unary(g, PCE_OP_EXP, a); }
-pce_tensor *pce_tanh(pce_graph *g, pce_tensor *a) { return unary(g, PCE_OP_TANH, a); }
-pce_tensor *pce_relu(pce_graph *g, pce_tensor *a) { return unary(g, PCE_OP_RELU, a); }
-pce_tensor *pce_gelu(pce_graph *g, pce_tensor *a) { return unary(g, PCE_OP_GELU, a); }
-pce_tensor *pce_gelu_erf(pce_graph *g, pce_tensor *a) { return unary(g, PCE_OP_GELU_ERF, a); }
-pce_tensor *pce_silu(pce_graph *g, pce_tensor *a) { return unary(g, PCE_OP_SILU, a); }
+pce_tensor *pce_neg(pce_graph *g, pce_tensor *a)
+{
+    return unary(g, PCE_OP_NEG, a);
+}
+pce_tensor *pce_abs(pce_graph *g, pce_tensor *a)
+{
+    return unary(g, PCE_OP_ABS, a);
+}
+pce_tensor *pce_sqr(pce_graph *g, pce_tensor *a)
+{
+    return unary(g, PCE_OP_SQR, a);
+}
+pce_tensor *pce_sqrt(pce_graph *g, pce_tensor *a)
+{
+    return unary(g, PCE_OP_SQRT, a);
+}
+pce_tensor *pce_exp(pce_graph *g, pce_tensor *a)
+{
+    return unary(g, PCE_OP_EXP, a);
+}
+pce_tensor *pce_tanh(pce_graph *g, pce_tensor *a)
+{
+    return unary(g, PCE_OP_TANH, a);
+}
+pce_tensor *pce_relu(pce_graph *g, pce_tensor *a)
+{
+    return unary(g, PCE_OP_RELU, a);
+}
+pce_tensor *pce_gelu(pce_graph *g, pce_tensor *a)
+{
+    return unary(g, PCE_OP_GELU, a);
+}
+pce_tensor *pce_gelu_erf(pce_graph *g, pce_tensor *a)
+{
+    return unary(g, PCE_OP_GELU_ERF, a);
+}
+pce_tensor *pce_silu(pce_graph *g, pce_tensor *a)
+{
+    return unary(g, PCE_OP_SILU, a);
+}
 
 pce_tensor *pce_swiglu(pce_graph *g, pce_tensor *a, pce_tensor *b)
 {
@@ -160,10 +231,22 @@ static pce_tensor *reduce(pce_graph *g, pce_op op, pce_tensor *a)
     return node(g, op, op == PCE_OP_ARGMAX ? PCE_DTYPE_I32 : a->dtype, a->ndim, ne, a, NULL, NULL);
 }
 
-pce_tensor *pce_sum_rows(pce_graph *g, pce_tensor *a) { return reduce(g, PCE_OP_SUM_ROWS, a); }
-pce_tensor *pce_mean_rows(pce_graph *g, pce_tensor *a) { return reduce(g, PCE_OP_MEAN_ROWS, a); }
-pce_tensor *pce_max_rows(pce_graph *g, pce_tensor *a) { return reduce(g, PCE_OP_MAX_ROWS, a); }
-pce_tensor *pce_argmax(pce_graph *g, pce_tensor *a) { return reduce(g, PCE_OP_ARGMAX, a); }
+pce_tensor *pce_sum_rows(pce_graph *g, pce_tensor *a)
+{
+    return reduce(g, PCE_OP_SUM_ROWS, a);
+}
+pce_tensor *pce_mean_rows(pce_graph *g, pce_tensor *a)
+{
+    return reduce(g, PCE_OP_MEAN_ROWS, a);
+}
+pce_tensor *pce_max_rows(pce_graph *g, pce_tensor *a)
+{
+    return reduce(g, PCE_OP_MAX_ROWS, a);
+}
+pce_tensor *pce_argmax(pce_graph *g, pce_tensor *a)
+{
+    return reduce(g, PCE_OP_ARGMAX, a);
+}
 
 /* ---- matmul ------------------------------------------------------------ */
 
@@ -207,9 +290,9 @@ static bool row_param(pce_graph *g, const char *op, const pce_tensor *x, const p
         return false;
     if (pce_numel4(w->ne) != x->ne[3] || w->ne[3] != x->ne[3]) {
         char sx[PCE_SHAPE_STR], sw[PCE_SHAPE_STR];
-        pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT, "%s: %s '%s' %s must be [%lld] to match '%s' %s",
-                       op, what, w->name, pce_shape_str(w, sw), (long long)x->ne[3], x->name,
-                       pce_shape_str(x, sx));
+        pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT,
+                       "%s: %s '%s' %s must be [%lld] to match '%s' %s", op, what, w->name,
+                       pce_shape_str(w, sw), (long long)x->ne[3], x->name, pce_shape_str(x, sx));
         return false;
     }
     return true;
@@ -279,8 +362,8 @@ pce_tensor *pce_causal_mask(pce_graph *g, pce_tensor *x, int n_past)
     char sx[PCE_SHAPE_STR];
     if (x->ndim < 2 || n_past < 0)
         return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT,
-                              "causal_mask: x '%s' %s needs >= 2 dims and n_past %d >= 0",
-                              x->name, pce_shape_str(x, sx), n_past);
+                              "causal_mask: x '%s' %s needs >= 2 dims and n_past %d >= 0", x->name,
+                              pce_shape_str(x, sx), n_past);
     pce_tensor *t = node(g, PCE_OP_CAUSAL_MASK, x->dtype, x->ndim, x->ne, x, NULL, NULL);
     if (t)
         t->ip[0] = n_past;
@@ -295,14 +378,12 @@ pce_tensor *pce_rope(pce_graph *g, pce_tensor *x, pce_tensor *pos, int n_rot, fl
         return NULL;
     char sx[PCE_SHAPE_STR], sp[PCE_SHAPE_STR];
     if (x->ndim < 3)
-        return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT,
-                              "rope: x '%s' %s must be [..., T, H, D]", x->name,
-                              pce_shape_str(x, sx));
+        return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT, "rope: x '%s' %s must be [..., T, H, D]",
+                              x->name, pce_shape_str(x, sx));
     if (pos->dtype != PCE_DTYPE_I32 || pos->ndim != 1 || pos->ne[3] != x->ne[1])
-        return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT,
-                              "rope: pos '%s' %s must be i32 [T=%lld] for x '%s' %s", pos->name,
-                              pce_shape_str(pos, sp), (long long)x->ne[1], x->name,
-                              pce_shape_str(x, sx));
+        return pce_graph_fail(
+            g, PCE_ERR_INVALID_ARGUMENT, "rope: pos '%s' %s must be i32 [T=%lld] for x '%s' %s",
+            pos->name, pce_shape_str(pos, sp), (long long)x->ne[1], x->name, pce_shape_str(x, sx));
     if (n_rot <= 0 || n_rot % 2 || n_rot > x->ne[3])
         return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT,
                               "rope: n_rot %d must be even and in 2..D=%lld (x '%s' %s)", n_rot,
@@ -326,7 +407,8 @@ pce_tensor *pce_rope(pce_graph *g, pce_tensor *x, pce_tensor *pos, int n_rot, fl
 pce_tensor *pce_get_rows(pce_graph *g, pce_tensor *table, pce_tensor *ids)
 {
     if (!pce_graph_check_src(g, "get_rows", table, "table") ||
-        !pce_graph_check_src(g, "get_rows", ids, "ids") || !need_float(g, "get_rows", table, "table"))
+        !pce_graph_check_src(g, "get_rows", ids, "ids") ||
+        !need_float(g, "get_rows", table, "table"))
         return NULL;
     char st[PCE_SHAPE_STR], si[PCE_SHAPE_STR];
     if (table->ndim != 2 || ids->dtype != PCE_DTYPE_I32 || ids->ndim != 1)
@@ -443,8 +525,9 @@ pce_tensor *pce_cast(pce_graph *g, pce_tensor *a, pce_dtype dtype)
         return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT, "cast of '%s': unknown dtype %d",
                               a->name, (int)dtype);
     if (to->is_quantized || pce_dtype_get_info(a->dtype)->is_quantized)
-        return pce_graph_fail(g, PCE_ERR_UNSUPPORTED, "cast of '%s' %s -> %s: block-quantized "
-                              "casts are not supported", a->name, pce_dtype_get_info(a->dtype)->name,
-                              to->name);
+        return pce_graph_fail(g, PCE_ERR_UNSUPPORTED,
+                              "cast of '%s' %s -> %s: block-quantized "
+                              "casts are not supported",
+                              a->name, pce_dtype_get_info(a->dtype)->name, to->name);
     return node(g, PCE_OP_CAST, dtype, a->ndim, a->ne, a, NULL, NULL);
 }

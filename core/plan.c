@@ -19,7 +19,7 @@ struct pce_plan {
     int n_order;
     pce_memplan mem;
     pce_buffer *arena;
-    pce_buffer **input_buf; /* per tensor id; non-NULL for input roots */
+    pce_buffer **input_buf;  /* per tensor id; non-NULL for input roots */
     pce_buffer **weight_buf; /* per tensor id; weights copied to device memory */
     pce_segment seg;
     pce_plan_stats stats;
@@ -43,9 +43,7 @@ static pce_status resolve(pce_plan *p, const pce_tensor *t, pce_tref *r)
     memcpy(r->nb, t->nb, sizeof r->nb);
     size_t base = 0;
     switch (root->role) {
-    case PCE_ROLE_INPUT:
-        r->buf = p->input_buf[root->id];
-        break;
+    case PCE_ROLE_INPUT: r->buf = p->input_buf[root->id]; break;
     case PCE_ROLE_WEIGHT:
         if (p->weight_buf[root->id]) {
             r->buf = p->weight_buf[root->id];
@@ -73,8 +71,8 @@ static pce_status alloc_buf(pce_plan *p, size_t bytes, const char *what, pce_buf
 {
     pce_status st = p->dev->vtbl->buffer_alloc(p->dev, bytes ? bytes : 1, out);
     if (st != PCE_OK)
-        return pce_fail(p->ctx, st, "allocating %zu bytes on %s for %s", bytes,
-                        p->dev->props.name, what);
+        return pce_fail(p->ctx, st, "allocating %zu bytes on %s for %s", bytes, p->dev->props.name,
+                        what);
     return PCE_OK;
 }
 
@@ -178,8 +176,7 @@ pce_status pce_plan_create(pce_context *ctx, pce_graph *g, const pce_plan_option
         if (opts->size < offsetof(pce_plan_options, reference_kernels) + sizeof(bool) ||
             opts->size > sizeof o)
             return pce_fail(ctx, PCE_ERR_INVALID_ARGUMENT,
-                            "pce_plan_options.size is %zu: call pce_plan_options_init",
-                            opts->size);
+                            "pce_plan_options.size is %zu: call pce_plan_options_init", opts->size);
         memcpy(&o, opts, opts->size);
     }
     pce_device *dev = o.device ? pce_device_find(ctx, o.device) : pce_device_get(ctx, 0);
@@ -344,8 +341,7 @@ pce_status pce_plan_get_output(pce_plan *p, const pce_tensor *t, void *data, siz
         span += (size_t)((t->ne[i] - 1) * t->nb[i]);
     char *tmp = malloc(span);
     if (!tmp)
-        return pce_fail(p->ctx, PCE_ERR_OUT_OF_MEMORY, "get_output '%s': %zu bytes", t->name,
-                        span);
+        return pce_fail(p->ctx, PCE_ERR_OUT_OF_MEMORY, "get_output '%s': %zu bytes", t->name, span);
     st = p->dev->vtbl->download(p->dev, r.buf, r.offset, tmp, span);
     if (st == PCE_OK)
         gather(&r, tmp, data);
@@ -404,7 +400,8 @@ pce_status pce_plan_explain(const pce_plan *p, char *buf, size_t cap, size_t *le
         sb_printf(&s, "  #%-4d %-11s %-24s %-28s %s", i, pce_op_name(t->op), t->name, sh,
                   d->props.name);
         if (r->role == PCE_ROLE_INTERMEDIATE)
-            sb_printf(&s, " @%llu", (unsigned long long)p->mem.offset[r->id] + (unsigned long long)t->offset);
+            sb_printf(&s, " @%llu",
+                      (unsigned long long)p->mem.offset[r->id] + (unsigned long long)t->offset);
         else
             sb_printf(&s, " writes input '%s'", r->name);
         if (p->mem.inplace[t->id])

@@ -29,8 +29,7 @@ const char *pce_version_string(void)
 {
 #define PCE_STR2(x) #x
 #define PCE_STR(x) PCE_STR2(x)
-    return PCE_STR(PCE_VERSION_MAJOR) "." PCE_STR(PCE_VERSION_MINOR) "." PCE_STR(
-        PCE_VERSION_PATCH);
+    return PCE_STR(PCE_VERSION_MAJOR) "." PCE_STR(PCE_VERSION_MINOR) "." PCE_STR(PCE_VERSION_PATCH);
 }
 
 static const char *level_name(pce_log_level l)

@@ -28,7 +28,10 @@ static uint64_t rng_next(void)
     return rng_state * 0x2545f4914f6cdd1dull;
 }
 
-static uint32_t rng_u32(void) { return (uint32_t)(rng_next() >> 32); }
+static uint32_t rng_u32(void)
+{
+    return (uint32_t)(rng_next() >> 32);
+}
 
 static float f32_from_bits(uint32_t u)
 {
@@ -44,8 +47,14 @@ static uint32_t f32_bits(float f)
     return u;
 }
 
-static int f16_is_nan(uint16_t h) { return (h & 0x7c00) == 0x7c00 && (h & 0x03ff) != 0; }
-static int bf16_is_nan(uint16_t h) { return (h & 0x7f80) == 0x7f80 && (h & 0x007f) != 0; }
+static int f16_is_nan(uint16_t h)
+{
+    return (h & 0x7c00) == 0x7c00 && (h & 0x03ff) != 0;
+}
+static int bf16_is_nan(uint16_t h)
+{
+    return (h & 0x7f80) == 0x7f80 && (h & 0x007f) != 0;
+}
 
 /* Reference decode of a (1, ebits, mbits) binary float pattern to double;
  * non-NaN patterns only. */
@@ -80,12 +89,12 @@ static uint32_t ref_encode(double v, int ebits, int mbits)
     if (a == 0.0)
         return sign;
     int e2;
-    frexp(a, &e2); /* a = f * 2^e2, f in [0.5, 1) */
-    int E = e2 - 1;  /* floor(log2(a)) */
+    frexp(a, &e2);  /* a = f * 2^e2, f in [0.5, 1) */
+    int E = e2 - 1; /* floor(log2(a)) */
     if (E < emin)
-        E = emin;     /* subnormal range: fixed quantum */
-    double m = ldexp(a, mbits - E); /* exact: scaling by a power of two */
-    double r = nearbyint(m);        /* default rounding mode: half to even */
+        E = emin;                     /* subnormal range: fixed quantum */
+    double m = ldexp(a, mbits - E);   /* exact: scaling by a power of two */
+    double r = nearbyint(m);          /* default rounding mode: half to even */
     if (r >= ldexp(1.0, mbits + 1)) { /* rounded up to the next binade */
         r = ldexp(r, -1);
         E++;
@@ -98,8 +107,14 @@ static uint32_t ref_encode(double v, int ebits, int mbits)
     return sign | ((uint32_t)(E + bias) << mbits) | (ri - (1u << mbits));
 }
 
-static uint16_t ref_f16(float f) { return (uint16_t)ref_encode((double)f, 5, 10); }
-static uint16_t ref_bf16(float f) { return (uint16_t)ref_encode((double)f, 8, 7); }
+static uint16_t ref_f16(float f)
+{
+    return (uint16_t)ref_encode((double)f, 5, 10);
+}
+static uint16_t ref_bf16(float f)
+{
+    return (uint16_t)ref_encode((double)f, 8, 7);
+}
 
 /* A check of the reference itself against well-known values, so a mistake
  * in it cannot hide a library bug. */
@@ -133,10 +148,8 @@ START_TEST(test_table)
         size_t block_bytes;
         bool is_float, is_integer;
     } want[] = {
-        {PCE_DTYPE_F32, "f32", 1, 4, true, false},
-        {PCE_DTYPE_F16, "f16", 1, 2, true, false},
-        {PCE_DTYPE_BF16, "bf16", 1, 2, true, false},
-        {PCE_DTYPE_I32, "i32", 1, 4, false, true},
+        {PCE_DTYPE_F32, "f32", 1, 4, true, false},   {PCE_DTYPE_F16, "f16", 1, 2, true, false},
+        {PCE_DTYPE_BF16, "bf16", 1, 2, true, false}, {PCE_DTYPE_I32, "i32", 1, 4, false, true},
         {PCE_DTYPE_I8, "i8", 1, 1, false, true},
     };
     ck_assert_int_eq(PCE_DTYPE_COUNT, (int)(sizeof want / sizeof want[0]));
@@ -276,32 +289,32 @@ START_TEST(test_f16_named_values)
     } c[] = {
         {0.0f, 0x0000},
         {-0.0f, 0x8000},
-        {one + ldexpf(1, -11), 0x3c00},           /* tie: 1 + half ulp -> even (1.0) */
-        {one + 3 * ldexpf(1, -11), 0x3c02},       /* tie: 1 + 3 half ulps -> 1 + 2^-9 */
+        {one + ldexpf(1, -11), 0x3c00},                  /* tie: 1 + half ulp -> even (1.0) */
+        {one + 3 * ldexpf(1, -11), 0x3c02},              /* tie: 1 + 3 half ulps -> 1 + 2^-9 */
         {one + ldexpf(1, -11) + ldexpf(1, -20), 0x3c01}, /* just above the tie */
         {-(one + 3 * ldexpf(1, -11)), 0xbc02},
         {65504.0f, 0x7bff},
-        {65519.99f, 0x7bff},                      /* below the overflow threshold */
-        {65520.0f, 0x7c00},                       /* tie at the top -> inf */
+        {65519.99f, 0x7bff}, /* below the overflow threshold */
+        {65520.0f, 0x7c00},  /* tie at the top -> inf */
         {-65520.0f, 0xfc00},
         {1e10f, 0x7c00},
         {FLT_MAX, 0x7c00},
         {INFINITY, 0x7c00},
         {-INFINITY, 0xfc00},
-        {ldexpf(1, -24), 0x0001},                 /* smallest subnormal */
-        {ldexpf(1, -25), 0x0000},                 /* tie: half the smallest -> 0 (even) */
+        {ldexpf(1, -24), 0x0001}, /* smallest subnormal */
+        {ldexpf(1, -25), 0x0000}, /* tie: half the smallest -> 0 (even) */
         {-ldexpf(1, -25), 0x8000},
-        {ldexpf(1, -25) + ldexpf(1, -40), 0x0001},/* just above that tie */
-        {3 * ldexpf(1, -25), 0x0002},             /* tie 1.5 steps -> 2 (even) */
-        {5 * ldexpf(1, -25), 0x0002},             /* tie 2.5 steps -> 2 (even) */
-        {1023.5f * ldexpf(1, -24), 0x0400},       /* top subnormal tie -> smallest normal */
+        {ldexpf(1, -25) + ldexpf(1, -40), 0x0001}, /* just above that tie */
+        {3 * ldexpf(1, -25), 0x0002},              /* tie 1.5 steps -> 2 (even) */
+        {5 * ldexpf(1, -25), 0x0002},              /* tie 2.5 steps -> 2 (even) */
+        {1023.5f * ldexpf(1, -24), 0x0400},        /* top subnormal tie -> smallest normal */
         {1022.5f * ldexpf(1, -24), 0x03fe},
-        {ldexpf(1, -14), 0x0400},                 /* smallest normal */
-        {FLT_MIN, 0x0000},                        /* far below f16 range */
-        {FLT_MIN / 8, 0x0000},                    /* f32 subnormal */
+        {ldexpf(1, -14), 0x0400}, /* smallest normal */
+        {FLT_MIN, 0x0000},        /* far below f16 range */
+        {FLT_MIN / 8, 0x0000},    /* f32 subnormal */
         {-FLT_MIN / 8, 0x8000},
-        {2049.0f, 0x6800},                        /* tie at ulp 2 -> 2048 (even) */
-        {2051.0f, 0x6802},                        /* tie -> 2052 */
+        {2049.0f, 0x6800}, /* tie at ulp 2 -> 2048 (even) */
+        {2051.0f, 0x6802}, /* tie -> 2052 */
         {0.1f, 0x2e66},
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
@@ -315,8 +328,8 @@ START_TEST(test_f16_named_values)
         ck_assert_uint_eq(arr, c[i].want);
     }
     /* NaNs of both signs, quiet and signalling, stay NaN */
-    const uint32_t nans[] = {0x7fc00000u, 0xffc00000u, 0x7f800001u, 0x7fa00000u, 0xff800001u,
-                             0x7fffffffu, 0x7f802000u};
+    const uint32_t nans[] = {0x7fc00000u, 0xffc00000u, 0x7f800001u, 0x7fa00000u,
+                             0xff800001u, 0x7fffffffu, 0x7f802000u};
     for (size_t i = 0; i < sizeof nans / sizeof nans[0]; i++) {
         uint16_t got = pce_f32_to_f16(f32_from_bits(nans[i]));
         ck_assert_msg(f16_is_nan(got), "NaN 0x%08x -> f16 0x%04x", nans[i], got);
@@ -413,20 +426,20 @@ START_TEST(test_bf16_rounding)
         float f;
         uint16_t want;
     } c[] = {
-        {one + ldexpf(1, -8), 0x3f80},                 /* tie -> even (1.0) */
-        {one + 3 * ldexpf(1, -8), 0x3f82},             /* tie -> 1 + 2^-6 */
-        {one + ldexpf(1, -8) + ldexpf(1, -23), 0x3f81},/* just above the tie */
-        {one + ldexpf(1, -8) - ldexpf(1, -23), 0x3f80},/* just below */
+        {one + ldexpf(1, -8), 0x3f80},                  /* tie -> even (1.0) */
+        {one + 3 * ldexpf(1, -8), 0x3f82},              /* tie -> 1 + 2^-6 */
+        {one + ldexpf(1, -8) + ldexpf(1, -23), 0x3f81}, /* just above the tie */
+        {one + ldexpf(1, -8) - ldexpf(1, -23), 0x3f80}, /* just below */
         {-(one + 3 * ldexpf(1, -8)), 0xbf82},
-        {FLT_MAX, 0x7f80},                             /* rounds up past the top: inf */
-        {f32_from_bits(0x7f7f7fffu), 0x7f7f},          /* largest below the tie stays finite */
-        {f32_from_bits(0x7f7f8000u), 0x7f80},          /* tie with odd lsb -> up to inf */
+        {FLT_MAX, 0x7f80},                    /* rounds up past the top: inf */
+        {f32_from_bits(0x7f7f7fffu), 0x7f7f}, /* largest below the tie stays finite */
+        {f32_from_bits(0x7f7f8000u), 0x7f80}, /* tie with odd lsb -> up to inf */
         {INFINITY, 0x7f80},
         {-INFINITY, 0xff80},
         {0.0f, 0x0000},
         {-0.0f, 0x8000},
-        {f32_from_bits(0x00008000u), 0x0000},          /* subnormal tie -> even */
-        {f32_from_bits(0x00018000u), 0x0002},          /* subnormal tie -> even (up) */
+        {f32_from_bits(0x00008000u), 0x0000}, /* subnormal tie -> even */
+        {f32_from_bits(0x00018000u), 0x0002}, /* subnormal tie -> even (up) */
         {f32_from_bits(0x00008001u), 0x0001},
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
@@ -436,8 +449,8 @@ START_TEST(test_bf16_rounding)
         ck_assert_msg(ref_bf16(c[i].f) == c[i].want, "reference wrong for 0x%08x",
                       f32_bits(c[i].f));
     }
-    const uint32_t nans[] = {0x7fc00000u, 0xffc00000u, 0x7f800001u, 0xff800001u, 0x7f80ffffu,
-                             0x7fffffffu, 0x7f810000u};
+    const uint32_t nans[] = {0x7fc00000u, 0xffc00000u, 0x7f800001u, 0xff800001u,
+                             0x7f80ffffu, 0x7fffffffu, 0x7f810000u};
     for (size_t i = 0; i < sizeof nans / sizeof nans[0]; i++) {
         uint16_t got = pce_f32_to_bf16(f32_from_bits(nans[i]));
         ck_assert_msg(bf16_is_nan(got), "NaN 0x%08x -> bf16 0x%04x", nans[i], got);
@@ -472,11 +485,11 @@ END_TEST
 
 START_TEST(test_i8)
 {
-    const float src[] = {0.0f, 1.4f, 1.6f, -1.4f, -1.6f, 126.6f, 127.4f, 127.5f, 300.7f, 1e30f,
-                         INFINITY, -127.6f, -128.4f, -129.0f, -300.7f, -1e30f, -INFINITY, NAN,
-                         -NAN, 42.0f, -42.0f, 0.4999f};
-    const int8_t want[] = {0, 1, 2, -1, -2, 127, 127, 127, 127, 127, 127, -128, -128, -128,
-                           -128, -128, -128, 0, 0, 42, -42, 0};
+    const float src[] = {0.0f,      1.4f,  1.6f,     -1.4f,   -1.6f,   126.6f,  127.4f,  127.5f,
+                         300.7f,    1e30f, INFINITY, -127.6f, -128.4f, -129.0f, -300.7f, -1e30f,
+                         -INFINITY, NAN,   -NAN,     42.0f,   -42.0f,  0.4999f};
+    const int8_t want[] = {0,    1,    2,    -1,   -2,   127,  127, 127, 127, 127, 127,
+                           -128, -128, -128, -128, -128, -128, 0,   0,   42,  -42, 0};
     const size_t n = sizeof src / sizeof src[0];
     ck_assert_uint_eq(n, sizeof want);
     int8_t got[sizeof want];
@@ -507,18 +520,19 @@ END_TEST
 
 START_TEST(test_i32)
 {
-    const float src[] = {0.0f, 1.4f, 1.6f, -1.4f, -1.6f, 123456.7f, -123456.7f, 16777216.0f,
-                         -1e10f, -2147483648.0f, -3e9f, -INFINITY, NAN, -NAN,
-                         2147483520.0f /* the largest float below 2^31 */};
-    const int32_t want[] = {0, 1, 2, -1, -2, 123457, -123457, 16777216, INT32_MIN, INT32_MIN,
-                            INT32_MIN, INT32_MIN, 0, 0, 2147483520};
+    const float src[] = {0.0f,       1.4f,        1.6f,         -1.4f,          -1.6f, 123456.7f,
+                         -123456.7f, 16777216.0f, -1e10f,       -2147483648.0f, -3e9f, -INFINITY,
+                         NAN,        -NAN,        2147483520.0f /* the largest float below 2^31 */};
+    const int32_t want[] = {0,         1,         2,        -1,        -2,
+                            123457,    -123457,   16777216, INT32_MIN, INT32_MIN,
+                            INT32_MIN, INT32_MIN, 0,        0,         2147483520};
     const size_t n = sizeof src / sizeof src[0];
     ck_assert_uint_eq(n, sizeof want / sizeof want[0]);
     int32_t got[sizeof want / sizeof want[0]];
     ck_assert_int_eq(pce_dtype_from_f32(PCE_DTYPE_I32, src, got, (int64_t)n), PCE_OK);
     for (size_t i = 0; i < n; i++)
-        ck_assert_msg(got[i] == want[i], "i32 from %.9g: got %d, want %d", (double)src[i],
-                      got[i], want[i]);
+        ck_assert_msg(got[i] == want[i], "i32 from %.9g: got %d, want %d", (double)src[i], got[i],
+                      want[i]);
     /* to f32: exact for |v| <= 2^24, nearest float beyond */
     const int32_t ints[] = {0, 1, -1, 16777216, -16777216, 16777217, INT32_MAX, INT32_MIN};
     float f[8];

@@ -56,10 +56,10 @@ typedef struct shape {
  * cache blocks (MC 1024, KC 256/512, NC 256/512), plus skinny and ~1000
  * shapes. */
 static const shape shapes[] = {
-    {1, 1, 1},       {1, 1, 7},        {7, 1, 1},       {1, 7, 1},       {7, 7, 7},
-    {2, 3, 5},       {13, 17, 19},     {14, 32, 16},    {15, 33, 17},    {33, 33, 33},
-    {6, 16, 257},    {28, 64, 384},    {29, 65, 385},   {64, 48, 769},   {100, 200, 300},
-    {1, 1000, 1000}, {1000, 1, 1000},  {1000, 7, 513},  {7, 1000, 999},  {33, 1031, 777},
+    {1, 1, 1},       {1, 1, 7},        {7, 1, 1},        {1, 7, 1},        {7, 7, 7},
+    {2, 3, 5},       {13, 17, 19},     {14, 32, 16},     {15, 33, 17},     {33, 33, 33},
+    {6, 16, 257},    {28, 64, 384},    {29, 65, 385},    {64, 48, 769},    {100, 200, 300},
+    {1, 1000, 1000}, {1000, 1, 1000},  {1000, 7, 513},   {7, 1000, 999},   {33, 1031, 777},
     {1001, 33, 95},  {130, 1537, 129}, {257, 511, 1023}, {1000, 1000, 64}, {383, 385, 1000},
     {2100, 37, 70},  {1, 700, 2049},
 };
@@ -91,7 +91,8 @@ static void check_shape(shape s, pce_threadpool *pool2, uint64_t seed)
 {
     const int64_t M = s.m, N = s.n, K = s.k, ldc = N + PAD;
     rng_state = seed * 0x9e3779b97f4a7c15ull + 1;
-    float *a = malloc((size_t)(M * K + 1) * sizeof *a), *b = malloc((size_t)(K * N + 1) * sizeof *b);
+    float *a = malloc((size_t)(M * K + 1) * sizeof *a),
+          *b = malloc((size_t)(K * N + 1) * sizeof *b);
     float *as = malloc((size_t)(M * (K + PAD) + K * (M + PAD)) * sizeof *as);
     float *bs = malloc((size_t)(K * (N + PAD) + N * (K + PAD)) * sizeof *bs);
     float *c = malloc((size_t)(M * ldc) * sizeof *c);
@@ -197,8 +198,7 @@ START_TEST(test_k_zero)
     for (int t = 0; t < 4; t++) {
         for (int i = 0; i < M * ldc; i++)
             c[i] = poison();
-        pce_gemm_f32_own(t & 1, t >> 1, M, N, 0, &dummy, 1, &dummy, N, c, ldc,
-                         t & 1 ? pool : NULL);
+        pce_gemm_f32_own(t & 1, t >> 1, M, N, 0, &dummy, 1, &dummy, N, c, ldc, t & 1 ? pool : NULL);
         int bad = 0;
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < ldc; j++)

@@ -22,7 +22,8 @@
 #define DIMS(...) ((const int64_t[]){__VA_ARGS__})
 #define NDIMS(...) ((int)(sizeof DIMS(__VA_ARGS__) / sizeof(int64_t)))
 /* An input with the given dims: INPUT(g, "x", F32, 2, 3). */
-#define INPUT(g, name, dt, ...) pce_graph_input((g), (name), (dt), NDIMS(__VA_ARGS__), DIMS(__VA_ARGS__))
+#define INPUT(g, name, dt, ...)                                                                    \
+    pce_graph_input((g), (name), (dt), NDIMS(__VA_ARGS__), DIMS(__VA_ARGS__))
 /* Asserts t's dtype and user-visible dims. */
 #define SHAPE(t, dt, ...) check_shape((t), (dt), NDIMS(__VA_ARGS__), DIMS(__VA_ARGS__), __LINE__)
 
@@ -54,8 +55,8 @@ static void check_shape(const pce_tensor *t, pce_dtype dt, int ndim, const int64
     ck_assert_msg(t != NULL, "line %d: tensor is NULL (graph error: %s)", line, pce_graph_error(g));
     ck_assert_msg(pce_tensor_dtype(t) == dt, "line %d: dtype %d, want %d", line,
                   (int)pce_tensor_dtype(t), (int)dt);
-    ck_assert_msg(pce_tensor_ndim(t) == ndim, "line %d: ndim %d, want %d", line,
-                  pce_tensor_ndim(t), ndim);
+    ck_assert_msg(pce_tensor_ndim(t) == ndim, "line %d: ndim %d, want %d", line, pce_tensor_ndim(t),
+                  ndim);
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
         ck_assert_msg(pce_tensor_dim(t, i) == dims[i], "line %d: dim %d is %lld, want %lld", line,
@@ -82,7 +83,8 @@ static void expect_fail(const pce_tensor *t, pce_status st, int line, ...)
         ck_assert_msg(strstr(msg, s) != NULL, "line %d: message '%s' lacks '%s'", line, msg, s);
     va_end(ap);
 }
-#define EXPECT_FAIL(t, ...) expect_fail((t), PCE_ERR_INVALID_ARGUMENT, __LINE__, __VA_ARGS__, (const char *)NULL)
+#define EXPECT_FAIL(t, ...)                                                                        \
+    expect_fail((t), PCE_ERR_INVALID_ARGUMENT, __LINE__, __VA_ARGS__, (const char *)NULL)
 
 /* ---- result shapes ------------------------------------------------------ */
 
@@ -344,14 +346,15 @@ END_TEST
 START_TEST(test_view_values)
 {
     pce_tensor *a = INPUT(g, "a", F32, 4, 6);
-    pce_tensor *s = pce_contiguous(g, pce_slice(g, a, 1, 2, 5));      /* [4, 3] */
-    pce_tensor *t = pce_contiguous(g, pce_transpose(g, a));           /* [6, 4] */
+    pce_tensor *s = pce_contiguous(g, pce_slice(g, a, 1, 2, 5)); /* [4, 3] */
+    pce_tensor *t = pce_contiguous(g, pce_transpose(g, a));      /* [6, 4] */
     pce_tensor *r = pce_contiguous(g, pce_reshape(g, pce_slice(g, a, 0, 1, 3), 2, DIMS(3, 4)));
     ck_assert_int_eq(pce_graph_output(g, s), PCE_OK);
     ck_assert_int_eq(pce_graph_output(g, t), PCE_OK);
     ck_assert_int_eq(pce_graph_output(g, r), PCE_OK);
     pce_plan *plan = NULL;
-    ck_assert_msg(pce_plan_create(ctx, g, NULL, &plan) == PCE_OK, "%s", pce_context_last_error(ctx));
+    ck_assert_msg(pce_plan_create(ctx, g, NULL, &plan) == PCE_OK, "%s",
+                  pce_context_last_error(ctx));
     float in[24], out_s[12], out_t[24], out_r[12];
     for (int i = 0; i < 24; i++)
         in[i] = (float)(i * 10);
@@ -428,13 +431,25 @@ static void rope_fail(int n_rot, pce_dtype pos_dtype, int64_t T)
     EXPECT_FAIL(pce_rope(g, x, pos, n_rot, 10000.0f, PCE_ROPE_NEOX), "rope", "[3, 2, 8]");
 }
 
-START_TEST(test_err_rope_odd) { rope_fail(7, I32, 3); }
+START_TEST(test_err_rope_odd)
+{
+    rope_fail(7, I32, 3);
+}
 END_TEST
-START_TEST(test_err_rope_too_big) { rope_fail(10, I32, 3); }
+START_TEST(test_err_rope_too_big)
+{
+    rope_fail(10, I32, 3);
+}
 END_TEST
-START_TEST(test_err_rope_zero) { rope_fail(0, I32, 3); }
+START_TEST(test_err_rope_zero)
+{
+    rope_fail(0, I32, 3);
+}
 END_TEST
-START_TEST(test_err_rope_negative) { rope_fail(-2, I32, 3); }
+START_TEST(test_err_rope_negative)
+{
+    rope_fail(-2, I32, 3);
+}
 END_TEST
 START_TEST(test_err_rope_pos_dtype)
 {
@@ -442,13 +457,17 @@ START_TEST(test_err_rope_pos_dtype)
     ck_assert_ptr_nonnull(strstr(pce_graph_error(g), "pos"));
 }
 END_TEST
-START_TEST(test_err_rope_pos_len) { rope_fail(8, I32, 4); }
+START_TEST(test_err_rope_pos_len)
+{
+    rope_fail(8, I32, 4);
+}
 END_TEST
 
 START_TEST(test_err_rope_2d)
 {
     pce_tensor *x = INPUT(g, "x", F32, 2, 8);
-    EXPECT_FAIL(pce_rope(g, x, INPUT(g, "pos", I32, 2), 8, 10000.0f, PCE_ROPE_NORMAL), "rope", "[2, 8]");
+    EXPECT_FAIL(pce_rope(g, x, INPUT(g, "pos", I32, 2), 8, 10000.0f, PCE_ROPE_NORMAL), "rope",
+                "[2, 8]");
 }
 END_TEST
 
@@ -542,26 +561,86 @@ START_TEST(test_err_null_inputs)
     pce_tensor *r = NULL;
     const char *op = NULL;
     switch (_i) {
-    case 0: r = pce_add(g, x, N); op = "add"; break;
-    case 1: r = pce_add(g, N, x); op = "add"; break;
-    case 2: r = pce_matmul(g, x, N); op = "matmul"; break;
-    case 3: r = pce_relu(g, N); op = "relu"; break;
-    case 4: r = pce_sum_rows(g, N); op = "sum_rows"; break;
-    case 5: r = pce_rope(g, x, N, 8, 1e4f, PCE_ROPE_NORMAL); op = "rope"; break;
-    case 6: r = pce_rope(g, N, p, 8, 1e4f, PCE_ROPE_NORMAL); op = "rope"; break;
-    case 7: r = pce_get_rows(g, N, p); op = "get_rows"; break;
-    case 8: r = pce_reshape(g, N, 1, DIMS(4)); op = "reshape"; break;
-    case 9: r = pce_transpose(g, N); op = "transpose"; break;
-    case 10: r = pce_slice(g, N, 0, 0, 1); op = "slice"; break;
-    case 11: r = pce_concat(g, x, N, 0); op = "concat"; break;
-    case 12: r = pce_cast(g, N, F16); op = "cast"; break;
-    case 13: r = pce_softmax(g, N, NULL, 1.0f); op = "softmax"; break;
-    case 14: r = pce_set_rows(g, N, x, p); op = "set_rows"; break;
-    case 15: r = pce_copy_into(g, x, N); op = "copy_into"; break;
-    case 16: r = pce_swiglu(g, x, N); op = "swiglu"; break;
-    case 17: r = pce_permute(g, N, (const int[]){0}); op = "permute"; break;
-    case 18: r = pce_contiguous(g, N); op = "contiguous"; break;
-    case 19: r = pce_layer_norm(g, N, NULL, NULL, 1e-5f); op = "layer_norm"; break;
+    case 0:
+        r = pce_add(g, x, N);
+        op = "add";
+        break;
+    case 1:
+        r = pce_add(g, N, x);
+        op = "add";
+        break;
+    case 2:
+        r = pce_matmul(g, x, N);
+        op = "matmul";
+        break;
+    case 3:
+        r = pce_relu(g, N);
+        op = "relu";
+        break;
+    case 4:
+        r = pce_sum_rows(g, N);
+        op = "sum_rows";
+        break;
+    case 5:
+        r = pce_rope(g, x, N, 8, 1e4f, PCE_ROPE_NORMAL);
+        op = "rope";
+        break;
+    case 6:
+        r = pce_rope(g, N, p, 8, 1e4f, PCE_ROPE_NORMAL);
+        op = "rope";
+        break;
+    case 7:
+        r = pce_get_rows(g, N, p);
+        op = "get_rows";
+        break;
+    case 8:
+        r = pce_reshape(g, N, 1, DIMS(4));
+        op = "reshape";
+        break;
+    case 9:
+        r = pce_transpose(g, N);
+        op = "transpose";
+        break;
+    case 10:
+        r = pce_slice(g, N, 0, 0, 1);
+        op = "slice";
+        break;
+    case 11:
+        r = pce_concat(g, x, N, 0);
+        op = "concat";
+        break;
+    case 12:
+        r = pce_cast(g, N, F16);
+        op = "cast";
+        break;
+    case 13:
+        r = pce_softmax(g, N, NULL, 1.0f);
+        op = "softmax";
+        break;
+    case 14:
+        r = pce_set_rows(g, N, x, p);
+        op = "set_rows";
+        break;
+    case 15:
+        r = pce_copy_into(g, x, N);
+        op = "copy_into";
+        break;
+    case 16:
+        r = pce_swiglu(g, x, N);
+        op = "swiglu";
+        break;
+    case 17:
+        r = pce_permute(g, N, (const int[]){0});
+        op = "permute";
+        break;
+    case 18:
+        r = pce_contiguous(g, N);
+        op = "contiguous";
+        break;
+    case 19:
+        r = pce_layer_norm(g, N, NULL, NULL, 1e-5f);
+        op = "layer_norm";
+        break;
     default: ck_abort();
     }
     EXPECT_FAIL(r, op, "NULL");
@@ -633,8 +712,8 @@ END_TEST
 
 START_TEST(test_err_unknown_dtype_weight)
 {
-    EXPECT_FAIL(pce_graph_weight(g, "w", (pce_dtype)-1, 2, DIMS(2, 3), weight_data), "weight", "'w'",
-         "dtype");
+    EXPECT_FAIL(pce_graph_weight(g, "w", (pce_dtype)-1, 2, DIMS(2, 3), weight_data), "weight",
+                "'w'", "dtype");
 }
 END_TEST
 
@@ -664,7 +743,8 @@ END_TEST
 
 START_TEST(test_err_dim_negative)
 {
-    EXPECT_FAIL(pce_graph_weight(g, "w", F32, 2, DIMS(-2, 3), weight_data), "weight", "'w'", "dim 0 is -2");
+    EXPECT_FAIL(pce_graph_weight(g, "w", F32, 2, DIMS(-2, 3), weight_data), "weight", "'w'",
+                "dim 0 is -2");
 }
 END_TEST
 
@@ -690,7 +770,8 @@ END_TEST
 START_TEST(test_err_duplicate_weight)
 {
     ck_assert_ptr_nonnull(INPUT(g, "x", F32, 3));
-    EXPECT_FAIL(pce_graph_weight(g, "x", F32, 1, DIMS(3), weight_data), "weight", "'x'", "already used");
+    EXPECT_FAIL(pce_graph_weight(g, "x", F32, 1, DIMS(3), weight_data), "weight", "'x'",
+                "already used");
 }
 END_TEST
 
@@ -846,7 +927,8 @@ START_TEST(test_graph_destroyed_before_plan)
     ck_assert_ptr_nonnull(y);
     ck_assert_int_eq(pce_graph_output(g, y), PCE_OK);
     pce_plan *plan = NULL;
-    ck_assert_msg(pce_plan_create(ctx, g, NULL, &plan) == PCE_OK, "%s", pce_context_last_error(ctx));
+    ck_assert_msg(pce_plan_create(ctx, g, NULL, &plan) == PCE_OK, "%s",
+                  pce_context_last_error(ctx));
     pce_graph_destroy(g);
     g = NULL; /* teardown must not destroy it again */
     for (int run = 0; run < 2; run++) {
@@ -996,7 +1078,6 @@ static Suite *graph_suite(void)
     suite_add_tcase(s, tc);
     return s;
 }
-
 
 int main(void)
 {

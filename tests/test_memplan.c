@@ -107,7 +107,7 @@ START_TEST(outputs_and_views_stay_alive)
     pce_tensor *in = pce_graph_input(g, "x", PCE_DTYPE_F32, 2, d);
     pce_tensor *e = pce_exp(g, in);
     pce_graph_output(g, e);
-    pce_tensor *n = pce_neg(g, e); /* must not run in place of the output e */
+    pce_tensor *n = pce_neg(g, e);                    /* must not run in place of the output e */
     pce_tensor *v = pce_transpose(g, pce_sqr(g, in)); /* root used only via the view */
     pce_tensor *tmp = pce_relu(g, n);
     for (int i = 0; i < 5; i++)
@@ -151,9 +151,9 @@ START_TEST(live_ranges_never_overlap)
     int64_t d1[1] = {1000}, d2[1] = {100};
     pce_tensor *x = pce_graph_input(g, "x", PCE_DTYPE_F32, 1, d1);
     pce_tensor *y = pce_graph_input(g, "y", PCE_DTYPE_F32, 1, d2);
-    pce_tensor *a = pce_exp(g, x);                 /* 4000 bytes */
-    pce_tensor *b = pce_sum_rows(g, a);            /* a dies here */
-    pce_tensor *c = pce_exp(g, y);                 /* 400 bytes: fits in a's hole */
+    pce_tensor *a = pce_exp(g, x);      /* 4000 bytes */
+    pce_tensor *b = pce_sum_rows(g, a); /* a dies here */
+    pce_tensor *c = pce_exp(g, y);      /* 400 bytes: fits in a's hole */
     pce_tensor *e = pce_add(g, pce_reshape(g, c, 1, d2), pce_exp(g, y));
     pce_tensor *f = pce_add(g, e, pce_sum_rows(g, pce_exp(g, x)));
     (void)b;

@@ -213,8 +213,8 @@ static bool fixture_load(const char *name, fixture *fx, char *err, size_t errcap
     snprintf(path, sizeof path, "%s/%s.bin", g_fixture_dir, name);
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errcap, "%.700s: cannot open (regenerate with tests/fixtures/make_fixtures.py)",
-                 path);
+        snprintf(err, errcap,
+                 "%.700s: cannot open (regenerate with tests/fixtures/make_fixtures.py)", path);
         return false;
     }
     bool ok = fixture_read(f, fx, msg, sizeof msg);

@@ -204,11 +204,20 @@ static void back_to_back(int threads, int jobs)
     pce_threadpool_destroy(pool);
 }
 
-START_TEST(test_back_to_back_2) { back_to_back(2, 20000); }
+START_TEST(test_back_to_back_2)
+{
+    back_to_back(2, 20000);
+}
 END_TEST
-START_TEST(test_back_to_back_3) { back_to_back(3, 20000); }
+START_TEST(test_back_to_back_3)
+{
+    back_to_back(3, 20000);
+}
 END_TEST
-START_TEST(test_back_to_back_8) { back_to_back(8, 5000); }
+START_TEST(test_back_to_back_8)
+{
+    back_to_back(8, 5000);
+}
 END_TEST
 
 START_TEST(test_invalid_threads)

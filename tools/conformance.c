@@ -25,8 +25,22 @@ typedef struct in_spec {
 } in_spec;
 
 typedef enum cop {
-    C_UNARY, C_BINARY, C_SWIGLU, C_REDUCE, C_MATMUL, C_RMS, C_LN, C_SOFTMAX, C_CAUSAL,
-    C_ROPE, C_GET_ROWS, C_SET_ROWS, C_COPY_SLICE, C_CONCAT, C_CONTIG, C_CAST,
+    C_UNARY,
+    C_BINARY,
+    C_SWIGLU,
+    C_REDUCE,
+    C_MATMUL,
+    C_RMS,
+    C_LN,
+    C_SOFTMAX,
+    C_CAUSAL,
+    C_ROPE,
+    C_GET_ROWS,
+    C_SET_ROWS,
+    C_COPY_SLICE,
+    C_CONCAT,
+    C_CONTIG,
+    C_CAST,
 } cop;
 
 typedef struct conf_case {
@@ -401,21 +415,27 @@ static in_spec in_(pce_dtype dt, int nd, const int64_t *d, gen_kind gen, bool tr
 static void build_cases(case_list *l)
 {
     static const pce_dtype fl[3] = {PCE_DTYPE_F32, PCE_DTYPE_F16, PCE_DTYPE_BF16};
-    static const char *un_names[] = {"scale", "neg", "abs", "sqr", "sqrt", "exp",
-                                     "tanh", "relu", "gelu", "gelu_erf", "silu"};
+    static const char *un_names[] = {"scale", "neg",  "abs",  "sqr",      "sqrt", "exp",
+                                     "tanh",  "relu", "gelu", "gelu_erf", "silu"};
     static const char *bin_names[] = {"add", "sub", "mul", "div"};
     static const char *red_names[] = {"sum_rows", "mean_rows", "max_rows", "argmax"};
     /* shapes: 1, odd sizes, a long row, 4-D */
-    static const struct { int nd; int64_t d[4]; bool tr; } shp[] = {
-        {1, {1}, false}, {1, {7}, false}, {2, {33, 17}, false}, {2, {3, 1000}, false},
-        {4, {2, 3, 5, 7}, false}, {2, {33, 17}, true},
+    static const struct {
+        int nd;
+        int64_t d[4];
+        bool tr;
+    } shp[] = {
+        {1, {1}, false},       {1, {7}, false},          {2, {33, 17}, false},
+        {2, {3, 1000}, false}, {4, {2, 3, 5, 7}, false}, {2, {33, 17}, true},
     };
     const int nshp = (int)(sizeof shp / sizeof shp[0]);
     for (int t = 0; t < 3; t++) {
         pce_dtype dt = fl[t];
         for (int u = 0; u < 11; u++)
             for (int s = 0; s < nshp; s++) {
-                gen_kind gen = u == 4 ? GEN_POS : (u == 5 || u >= 8 || u == 6) ? GEN_WIDE : GEN_NORMAL;
+                gen_kind gen = u == 4                         ? GEN_POS
+                               : (u == 5 || u >= 8 || u == 6) ? GEN_WIDE
+                                                              : GEN_NORMAL;
                 if (u == 5)
                     gen = GEN_NORMAL; /* exp: keep within f16 range */
                 conf_case c = {.name = un_names[u], .kind = C_UNARY, .n_in = 1, .farg = 0.37f};
@@ -424,9 +444,15 @@ static void build_cases(case_list *l)
                 add(l, c);
             }
         /* broadcasting pairs */
-        static const struct { int na; int64_t a[4]; int nb; int64_t b[4]; bool tr; } bp[] = {
-            {1, {1}, 1, {1}, false},         {2, {7, 33}, 2, {7, 33}, false},
-            {2, {7, 33}, 1, {33}, false},    {2, {7, 33}, 2, {7, 1}, false},
+        static const struct {
+            int na;
+            int64_t a[4];
+            int nb;
+            int64_t b[4];
+            bool tr;
+        } bp[] = {
+            {1, {1}, 1, {1}, false},          {2, {7, 33}, 2, {7, 33}, false},
+            {2, {7, 33}, 1, {33}, false},     {2, {7, 33}, 2, {7, 1}, false},
             {3, {2, 1, 5}, 2, {3, 1}, false}, {2, {3, 1000}, 2, {3, 1000}, false},
             {2, {33, 17}, 2, {33, 17}, true}, {4, {2, 3, 4, 5}, 3, {3, 1, 5}, false},
         };
@@ -452,8 +478,10 @@ static void build_cases(case_list *l)
                 add(l, c);
             }
         /* norms */
-        static const struct { int nd; int64_t d[4]; } ns[] = {
-            {2, {1, 1}}, {2, {7, 33}}, {2, {3, 1000}}, {3, {2, 3, 64}}};
+        static const struct {
+            int nd;
+            int64_t d[4];
+        } ns[] = {{2, {1, 1}}, {2, {7, 33}}, {2, {3, 1000}}, {3, {2, 3, 64}}};
         for (size_t s = 0; s < 4; s++) {
             int64_t D = ns[s].d[ns[s].nd - 1];
             for (int w = 0; w < 2; w++) {
@@ -497,7 +525,9 @@ static void build_cases(case_list *l)
         {
             static const int64_t r1[] = {6, 3, 16}, r2[] = {2, 5, 4, 64}, p1[] = {6}, p2[] = {5};
             for (int mode = 0; mode < 2; mode++) {
-                conf_case c = {.name = mode ? "rope_neox" : "rope", .kind = C_ROPE, .n_in = 2,
+                conf_case c = {.name = mode ? "rope_neox" : "rope",
+                               .kind = C_ROPE,
+                               .n_in = 2,
                                .farg = 10000.0f};
                 c.iarg[1] = mode;
                 c.iarg[0] = 16;
@@ -559,10 +589,19 @@ static void build_cases(case_list *l)
     }
     /* matmul: dtype pairs x shapes, including decode (M = 1), batches,
      * broadcast batches and transposed (weight-like) operands */
-    static const pce_dtype mm[][2] = {{PCE_DTYPE_F32, PCE_DTYPE_F32}, {PCE_DTYPE_F16, PCE_DTYPE_F16},
-                                      {PCE_DTYPE_BF16, PCE_DTYPE_BF16}, {PCE_DTYPE_F32, PCE_DTYPE_F16},
+    static const pce_dtype mm[][2] = {{PCE_DTYPE_F32, PCE_DTYPE_F32},
+                                      {PCE_DTYPE_F16, PCE_DTYPE_F16},
+                                      {PCE_DTYPE_BF16, PCE_DTYPE_BF16},
+                                      {PCE_DTYPE_F32, PCE_DTYPE_F16},
                                       {PCE_DTYPE_F32, PCE_DTYPE_BF16}};
-    static const struct { int na; int64_t a[4]; bool ta; int nb; int64_t b[4]; bool tb; } ms[] = {
+    static const struct {
+        int na;
+        int64_t a[4];
+        bool ta;
+        int nb;
+        int64_t b[4];
+        bool tb;
+    } ms[] = {
         {2, {1, 1}, false, 2, {1, 1}, false},
         {2, {7, 33}, false, 2, {33, 5}, false},
         {2, {1, 64}, false, 2, {64, 1000}, true},

@@ -16,7 +16,7 @@ typedef struct pce_conf_result {
     char dtype[24];
     char shape[96];
     char device[32];
-    double nmse;       /* normalised MSE vs the reference (0 for exact integer match) */
+    double nmse; /* normalised MSE vs the reference (0 for exact integer match) */
     double threshold;
     pce_conf_status status;
     char reason[256];

@@ -157,16 +157,16 @@ static void on_result(const pce_conf_result *r, void *user)
 
 static void usage_verify(FILE *f)
 {
-    fprintf(f,
-            "usage: pce verify [--backend B[,B...]] [--json] [--all] [--seed N]\n\n"
-            "Runs the conformance suite on this machine's devices: every op x dtype x shape\n"
-            "against the reference kernels, by normalised mean squared error.\n"
-            "  --backend B  only devices whose name or backend is B (cpu0, cpu, vulkan ...)\n"
-            "  --json       {\"cases\":[{\"op\",\"dtype\",\"shape\",\"backend\",\"nmse\",\"status\","
-            "\"reason\"}],\"summary\":{\"pass\",\"fail\",\"skip\"}}\n"
-            "  --all        print passing cases too (the table shows failures and skips)\n"
-            "  --seed N     seed of the random inputs (default: PCE_SEED, else fresh)\n"
-            "Exit status: 0 when nothing failed, 1 otherwise.\n");
+    fprintf(
+        f, "usage: pce verify [--backend B[,B...]] [--json] [--all] [--seed N]\n\n"
+           "Runs the conformance suite on this machine's devices: every op x dtype x shape\n"
+           "against the reference kernels, by normalised mean squared error.\n"
+           "  --backend B  only devices whose name or backend is B (cpu0, cpu, vulkan ...)\n"
+           "  --json       {\"cases\":[{\"op\",\"dtype\",\"shape\",\"backend\",\"nmse\",\"status\","
+           "\"reason\"}],\"summary\":{\"pass\",\"fail\",\"skip\"}}\n"
+           "  --all        print passing cases too (the table shows failures and skips)\n"
+           "  --seed N     seed of the random inputs (default: PCE_SEED, else fresh)\n"
+           "Exit status: 0 when nothing failed, 1 otherwise.\n");
 }
 
 static int cmd_verify(int argc, char **argv)
@@ -201,9 +201,10 @@ static int cmd_verify(int argc, char **argv)
     if (o.json)
         printf("{\"seed\":%llu,\"cases\":[", (unsigned long long)seed);
     else
-        printf("seed %llu (PCE_SEED=%llu reproduces this run)\n%-12s %-10s %-34s %-8s %-10s %-5s %s\n",
-               (unsigned long long)seed, (unsigned long long)seed, "OP", "DTYPE", "SHAPE",
-               "BACKEND", "NMSE", "STATUS", "REASON");
+        printf(
+            "seed %llu (PCE_SEED=%llu reproduces this run)\n%-12s %-10s %-34s %-8s %-10s %-5s %s\n",
+            (unsigned long long)seed, (unsigned long long)seed, "OP", "DTYPE", "SHAPE", "BACKEND",
+            "NMSE", "STATUS", "REASON");
     pce_conf_summary sum;
     pce_status st = pce_conformance_run(ctx, filter, seed, on_result, &o, &sum);
     if (o.json) {

@@ -10,11 +10,11 @@ typedef struct cpu_exec {
     pce_device *dev;
     pce_threadpool *pool;
     int n_threads;
-    float *scratch;        /* segment-wide scratch (matmul conversions) */
+    float *scratch; /* segment-wide scratch (matmul conversions) */
     size_t scratch_floats;
-    float *row_scratch;    /* per thread: row_floats * 4 floats */
+    float *row_scratch; /* per thread: row_floats * 4 floats */
     size_t row_floats;
-    char err[256];         /* message for a failing kernel */
+    char err[256]; /* message for a failing kernel */
 } cpu_exec;
 
 typedef pce_status (*cpu_kernel_fn)(const pce_exec_node *n, cpu_exec *ex);

@@ -82,8 +82,7 @@ static pce_status cpu_upload(pce_device *dev, pce_buffer *b, size_t off, const v
     return PCE_OK;
 }
 
-static pce_status cpu_download(pce_device *dev, pce_buffer *b, size_t off, void *dst,
-                               size_t bytes)
+static pce_status cpu_download(pce_device *dev, pce_buffer *b, size_t off, void *dst, size_t bytes)
 {
     (void)dev;
     if (off > b->bytes || bytes > b->bytes - off)
@@ -140,8 +139,7 @@ static pce_status cpu_segment_prepare(pce_device *dev, pce_segment *seg)
     size_t row_bytes = (size_t)cd->n_threads * 4 * row * sizeof(float);
     cs->ex.row_scratch = aligned_alloc(64, row_bytes);
     if (!cs->ex.row_scratch)
-        return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "cpu row scratch of %zu bytes",
-                        row_bytes);
+        return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "cpu row scratch of %zu bytes", row_bytes);
     if (scratch) {
         size_t bytes = (scratch * sizeof(float) + 63) / 64 * 64;
         cs->ex.scratch = aligned_alloc(64, bytes);

@@ -123,7 +123,10 @@ static inline float exp_f(float x)
     /* 2^k by building the exponent; k in [-149, 128] is split in two */
     int32_t ki = (int32_t)k;
     int32_t k1 = ki / 2, k2 = ki - k1;
-    union { int32_t i; float f; } s1 = {.i = (k1 + 127) << 23}, s2 = {.i = (k2 + 127) << 23};
+    union {
+        int32_t i;
+        float f;
+    } s1 = {.i = (k1 + 127) << 23}, s2 = {.i = (k2 + 127) << 23};
     return p * s1.f * s2.f;
 }
 
@@ -159,47 +162,110 @@ SIMD_CLONES
 static void unary_f32(pce_op op, float s, const float *a, float *d, int64_t n)
 {
     switch (op) {
-    case PCE_OP_SCALE: for (int64_t i = 0; i < n; i++) d[i] = a[i] * s; break;
-    case PCE_OP_NEG: for (int64_t i = 0; i < n; i++) d[i] = -a[i]; break;
-    case PCE_OP_ABS: for (int64_t i = 0; i < n; i++) d[i] = fabsf(a[i]); break;
-    case PCE_OP_SQR: for (int64_t i = 0; i < n; i++) d[i] = a[i] * a[i]; break;
-    case PCE_OP_SQRT: for (int64_t i = 0; i < n; i++) d[i] = sqrtf(a[i]); break;
-    case PCE_OP_EXP: for (int64_t i = 0; i < n; i++) d[i] = exp_f(a[i]); break;
-    case PCE_OP_TANH: for (int64_t i = 0; i < n; i++) d[i] = tanh_f(a[i]); break;
-    case PCE_OP_RELU: for (int64_t i = 0; i < n; i++) d[i] = a[i] > 0 ? a[i] : 0.0f; break;
-    case PCE_OP_GELU: for (int64_t i = 0; i < n; i++) d[i] = gelu_f(a[i]); break;
+    case PCE_OP_SCALE:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = a[i] * s;
+        break;
+    case PCE_OP_NEG:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = -a[i];
+        break;
+    case PCE_OP_ABS:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = fabsf(a[i]);
+        break;
+    case PCE_OP_SQR:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = a[i] * a[i];
+        break;
+    case PCE_OP_SQRT:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = sqrtf(a[i]);
+        break;
+    case PCE_OP_EXP:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = exp_f(a[i]);
+        break;
+    case PCE_OP_TANH:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = tanh_f(a[i]);
+        break;
+    case PCE_OP_RELU:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = a[i] > 0 ? a[i] : 0.0f;
+        break;
+    case PCE_OP_GELU:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = gelu_f(a[i]);
+        break;
     case PCE_OP_GELU_ERF:
         /* 1 + erf(t) == erfc(-t), accurate for negative x too */
-        for (int64_t i = 0; i < n; i++) d[i] = 0.5f * a[i] * erfcf(-a[i] * 0.70710678f);
+        for (int64_t i = 0; i < n; i++)
+            d[i] = 0.5f * a[i] * erfcf(-a[i] * 0.70710678f);
         break;
-    case PCE_OP_SILU: for (int64_t i = 0; i < n; i++) d[i] = silu_f(a[i]); break;
-    default: if (d != a) memmove(d, a, (size_t)n * 4); break; /* contiguous, cast */
+    case PCE_OP_SILU:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = silu_f(a[i]);
+        break;
+    default:
+        if (d != a)
+            memmove(d, a, (size_t)n * 4);
+        break; /* contiguous, cast */
     }
 }
 
 /* b_stride 0 broadcasts b[0]. */
 SIMD_CLONES
-static void binary_f32(pce_op op, const float *a, const float *b, int b_stride, float *d,
-                       int64_t n)
+static void binary_f32(pce_op op, const float *a, const float *b, int b_stride, float *d, int64_t n)
 {
     if (b_stride == 0) {
         float y = b[0];
         switch (op) {
-        case PCE_OP_ADD: for (int64_t i = 0; i < n; i++) d[i] = a[i] + y; break;
-        case PCE_OP_SUB: for (int64_t i = 0; i < n; i++) d[i] = a[i] - y; break;
-        case PCE_OP_MUL: for (int64_t i = 0; i < n; i++) d[i] = a[i] * y; break;
-        case PCE_OP_DIV: for (int64_t i = 0; i < n; i++) d[i] = a[i] / y; break;
-        case PCE_OP_SWIGLU: for (int64_t i = 0; i < n; i++) d[i] = silu_f(a[i]) * y; break;
+        case PCE_OP_ADD:
+            for (int64_t i = 0; i < n; i++)
+                d[i] = a[i] + y;
+            break;
+        case PCE_OP_SUB:
+            for (int64_t i = 0; i < n; i++)
+                d[i] = a[i] - y;
+            break;
+        case PCE_OP_MUL:
+            for (int64_t i = 0; i < n; i++)
+                d[i] = a[i] * y;
+            break;
+        case PCE_OP_DIV:
+            for (int64_t i = 0; i < n; i++)
+                d[i] = a[i] / y;
+            break;
+        case PCE_OP_SWIGLU:
+            for (int64_t i = 0; i < n; i++)
+                d[i] = silu_f(a[i]) * y;
+            break;
         default: break;
         }
         return;
     }
     switch (op) {
-    case PCE_OP_ADD: for (int64_t i = 0; i < n; i++) d[i] = a[i] + b[i]; break;
-    case PCE_OP_SUB: for (int64_t i = 0; i < n; i++) d[i] = a[i] - b[i]; break;
-    case PCE_OP_MUL: for (int64_t i = 0; i < n; i++) d[i] = a[i] * b[i]; break;
-    case PCE_OP_DIV: for (int64_t i = 0; i < n; i++) d[i] = a[i] / b[i]; break;
-    case PCE_OP_SWIGLU: for (int64_t i = 0; i < n; i++) d[i] = silu_f(a[i]) * b[i]; break;
+    case PCE_OP_ADD:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = a[i] + b[i];
+        break;
+    case PCE_OP_SUB:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = a[i] - b[i];
+        break;
+    case PCE_OP_MUL:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = a[i] * b[i];
+        break;
+    case PCE_OP_DIV:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = a[i] / b[i];
+        break;
+    case PCE_OP_SWIGLU:
+        for (int64_t i = 0; i < n; i++)
+            d[i] = silu_f(a[i]) * b[i];
+        break;
     default: break;
     }
 }
@@ -234,12 +300,12 @@ static void ew_rows_task(void *arg, int64_t rb, int64_t re, int thread)
     for (int64_t r = rb; r < re; r++) {
         int64_t i0, i1, i2;
         row_index(d, r, &i0, &i1, &i2);
-        const float *pa = load_row(a, pce_bc(i0, a->ne[0]), pce_bc(i1, a->ne[1]),
-                                   pce_bc(i2, a->ne[2]), ta);
+        const float *pa =
+            load_row(a, pce_bc(i0, a->ne[0]), pce_bc(i1, a->ne[1]), pce_bc(i2, a->ne[2]), ta);
         float *pd = out_row(d, i0, i1, i2, td);
         if (b) {
-            const float *pb = load_row(b, pce_bc(i0, b->ne[0]), pce_bc(i1, b->ne[1]),
-                                       pce_bc(i2, b->ne[2]), tb);
+            const float *pb =
+                load_row(b, pce_bc(i0, b->ne[0]), pce_bc(i1, b->ne[1]), pce_bc(i2, b->ne[2]), tb);
             if (a->ne[3] == d->ne[3]) {
                 binary_f32(n->op, pa, pb, b->ne[3] == 1 ? 0 : 1, pd, d->ne[3]);
             } else { /* a broadcasts along the row: rare, go element by element */
@@ -488,8 +554,7 @@ static void rows_task(void *arg, int64_t rb, int64_t re, int thread)
             store_row(d, i0, i1, i2, pd);
             break;
         }
-        default:
-            break;
+        default: break;
         }
     }
 }
@@ -506,8 +571,7 @@ static pce_status fast_rows(const pce_exec_node *n, cpu_exec *ex)
 
 /* ---- gather / scatter rows ---------------------------------------------- */
 
-static pce_status check_ids(const pce_exec_node *n, cpu_exec *ex, const pce_tref *ids,
-                            int64_t rows)
+static pce_status check_ids(const pce_exec_node *n, cpu_exec *ex, const pce_tref *ids, int64_t rows)
 {
     for (int64_t i = 0; i < ids->ne[3]; i++) {
         int32_t id;
@@ -655,8 +719,8 @@ static pce_status fast_matmul(const pce_exec_node *n, cpu_exec *ex)
                 bpanel = scratch + M * K;
             }
             if (gemm_view(b, K, N, &tb, &ldb)) {
-                pce_gemm_f32(ta, tb, M, N, K, A, lda,
-                             (const float *)pce_cpu_at(b, b0, b1, 0, 0), ldb, C, N, ex->pool);
+                pce_gemm_f32(ta, tb, M, N, K, A, lda, (const float *)pce_cpu_at(b, b0, b1, 0, 0),
+                             ldb, C, N, ex->pool);
                 continue;
             }
             /* b needs converting: column panels, each written straight into C */
@@ -687,20 +751,36 @@ size_t pce_cpu_fast_scratch(const pce_exec_node *n, int n_threads)
 }
 
 const cpu_kernel_fn pce_cpu_fast_kernels[PCE_OP_COUNT] = {
-    [PCE_OP_ADD] = fast_elementwise,      [PCE_OP_SUB] = fast_elementwise,
-    [PCE_OP_MUL] = fast_elementwise,      [PCE_OP_DIV] = fast_elementwise,
-    [PCE_OP_SWIGLU] = fast_elementwise,   [PCE_OP_SCALE] = fast_elementwise,
-    [PCE_OP_NEG] = fast_elementwise,      [PCE_OP_ABS] = fast_elementwise,
-    [PCE_OP_SQR] = fast_elementwise,      [PCE_OP_SQRT] = fast_elementwise,
-    [PCE_OP_EXP] = fast_elementwise,      [PCE_OP_TANH] = fast_elementwise,
-    [PCE_OP_RELU] = fast_elementwise,     [PCE_OP_GELU] = fast_elementwise,
-    [PCE_OP_GELU_ERF] = fast_elementwise, [PCE_OP_SILU] = fast_elementwise,
-    [PCE_OP_CONTIGUOUS] = fast_copy,      [PCE_OP_CAST] = fast_copy,
-    [PCE_OP_COPY_INTO] = fast_copy,       [PCE_OP_CONCAT] = fast_concat,
-    [PCE_OP_SUM_ROWS] = fast_rows,        [PCE_OP_MEAN_ROWS] = fast_rows,
-    [PCE_OP_MAX_ROWS] = fast_rows,        [PCE_OP_ARGMAX] = fast_rows,
-    [PCE_OP_RMS_NORM] = fast_rows,        [PCE_OP_LAYER_NORM] = fast_rows,
-    [PCE_OP_SOFTMAX] = fast_rows,         [PCE_OP_CAUSAL_MASK] = fast_rows,
-    [PCE_OP_ROPE] = fast_rows,            [PCE_OP_MATMUL] = fast_matmul,
-    [PCE_OP_GET_ROWS] = fast_get_rows,    [PCE_OP_SET_ROWS] = fast_set_rows,
+    [PCE_OP_ADD] = fast_elementwise,
+    [PCE_OP_SUB] = fast_elementwise,
+    [PCE_OP_MUL] = fast_elementwise,
+    [PCE_OP_DIV] = fast_elementwise,
+    [PCE_OP_SWIGLU] = fast_elementwise,
+    [PCE_OP_SCALE] = fast_elementwise,
+    [PCE_OP_NEG] = fast_elementwise,
+    [PCE_OP_ABS] = fast_elementwise,
+    [PCE_OP_SQR] = fast_elementwise,
+    [PCE_OP_SQRT] = fast_elementwise,
+    [PCE_OP_EXP] = fast_elementwise,
+    [PCE_OP_TANH] = fast_elementwise,
+    [PCE_OP_RELU] = fast_elementwise,
+    [PCE_OP_GELU] = fast_elementwise,
+    [PCE_OP_GELU_ERF] = fast_elementwise,
+    [PCE_OP_SILU] = fast_elementwise,
+    [PCE_OP_CONTIGUOUS] = fast_copy,
+    [PCE_OP_CAST] = fast_copy,
+    [PCE_OP_COPY_INTO] = fast_copy,
+    [PCE_OP_CONCAT] = fast_concat,
+    [PCE_OP_SUM_ROWS] = fast_rows,
+    [PCE_OP_MEAN_ROWS] = fast_rows,
+    [PCE_OP_MAX_ROWS] = fast_rows,
+    [PCE_OP_ARGMAX] = fast_rows,
+    [PCE_OP_RMS_NORM] = fast_rows,
+    [PCE_OP_LAYER_NORM] = fast_rows,
+    [PCE_OP_SOFTMAX] = fast_rows,
+    [PCE_OP_CAUSAL_MASK] = fast_rows,
+    [PCE_OP_ROPE] = fast_rows,
+    [PCE_OP_MATMUL] = fast_matmul,
+    [PCE_OP_GET_ROWS] = fast_get_rows,
+    [PCE_OP_SET_ROWS] = fast_set_rows,
 };

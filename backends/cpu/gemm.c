@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 #ifdef PCE_HAVE_OPENBLAS
 #include <cblas.h>
 

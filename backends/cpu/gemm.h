@@ -11,9 +11,9 @@
 
 /* pce's own blocked, packed, SIMD GEMM (AVX-512 / AVX2+FMA / portable,
  * chosen at run time), multithreaded on pool (NULL: single thread). */
-void pce_gemm_f32_own(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                      const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
-                      int64_t ldc, pce_threadpool *pool);
+void pce_gemm_f32_own(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float *A,
+                      int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
+                      pce_threadpool *pool);
 
 /* The GEMM the fast kernels use: OpenBLAS sgemm when built with it, else
  * pce_gemm_f32_own. */

@@ -12,10 +12,26 @@ double pce_cpu_load(const pce_tref *r, int64_t i0, int64_t i1, int64_t i2, int64
 {
     const char *p = pce_cpu_at(r, i0, i1, i2, i3);
     switch (r->dtype) {
-    case PCE_DTYPE_F32: { float v; memcpy(&v, p, 4); return v; }
-    case PCE_DTYPE_F16: { uint16_t v; memcpy(&v, p, 2); return pce_f16_to_f32(v); }
-    case PCE_DTYPE_BF16: { uint16_t v; memcpy(&v, p, 2); return pce_bf16_to_f32(v); }
-    case PCE_DTYPE_I32: { int32_t v; memcpy(&v, p, 4); return v; }
+    case PCE_DTYPE_F32: {
+        float v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    case PCE_DTYPE_F16: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return pce_f16_to_f32(v);
+    }
+    case PCE_DTYPE_BF16: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return pce_bf16_to_f32(v);
+    }
+    case PCE_DTYPE_I32: {
+        int32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
     case PCE_DTYPE_I8: return (int8_t)*p;
     default: return NAN;
     }
@@ -33,23 +49,39 @@ void pce_cpu_store(const pce_tref *r, int64_t i0, int64_t i1, int64_t i2, int64_
 {
     char *p = pce_cpu_at(r, i0, i1, i2, i3);
     switch (r->dtype) {
-    case PCE_DTYPE_F32: { float f = (float)v; memcpy(p, &f, 4); break; }
-    case PCE_DTYPE_F16: { uint16_t h = pce_f32_to_f16((float)v); memcpy(p, &h, 2); break; }
-    case PCE_DTYPE_BF16: { uint16_t h = pce_f32_to_bf16((float)v); memcpy(p, &h, 2); break; }
-    case PCE_DTYPE_I32: { int32_t x = (int32_t)sat(v, -2147483648.0, 2147483647.0); memcpy(p, &x, 4); break; }
+    case PCE_DTYPE_F32: {
+        float f = (float)v;
+        memcpy(p, &f, 4);
+        break;
+    }
+    case PCE_DTYPE_F16: {
+        uint16_t h = pce_f32_to_f16((float)v);
+        memcpy(p, &h, 2);
+        break;
+    }
+    case PCE_DTYPE_BF16: {
+        uint16_t h = pce_f32_to_bf16((float)v);
+        memcpy(p, &h, 2);
+        break;
+    }
+    case PCE_DTYPE_I32: {
+        int32_t x = (int32_t)sat(v, -2147483648.0, 2147483647.0);
+        memcpy(p, &x, 4);
+        break;
+    }
     case PCE_DTYPE_I8: *p = (char)(int8_t)sat(v, -128, 127); break;
     default: break;
     }
 }
 
-#define FOR4(ne)                                   \
-    for (int64_t i0 = 0; i0 < (ne)[0]; i0++)       \
-        for (int64_t i1 = 0; i1 < (ne)[1]; i1++)   \
-            for (int64_t i2 = 0; i2 < (ne)[2]; i2++) \
+#define FOR4(ne)                                                                                   \
+    for (int64_t i0 = 0; i0 < (ne)[0]; i0++)                                                       \
+        for (int64_t i1 = 0; i1 < (ne)[1]; i1++)                                                   \
+            for (int64_t i2 = 0; i2 < (ne)[2]; i2++)                                               \
                 for (int64_t i3 = 0; i3 < (ne)[3]; i3++)
 
-#define LD_BC(r) \
-    pce_cpu_load(r, pce_bc(i0, (r)->ne[0]), pce_bc(i1, (r)->ne[1]), pce_bc(i2, (r)->ne[2]), \
+#define LD_BC(r)                                                                                   \
+    pce_cpu_load(r, pce_bc(i0, (r)->ne[0]), pce_bc(i1, (r)->ne[1]), pce_bc(i2, (r)->ne[2]),        \
                  pce_bc(i3, (r)->ne[3]))
 
 static double gelu_tanh(double x)
@@ -62,7 +94,8 @@ static pce_status ref_binary(const pce_exec_node *n, cpu_exec *ex)
 {
     (void)ex;
     const pce_tref *a = &n->src[0], *b = &n->src[1], *d = &n->dst;
-    FOR4(d->ne) {
+    FOR4(d->ne)
+    {
         double x = LD_BC(a), y = LD_BC(b), v;
         switch (n->op) {
         case PCE_OP_ADD: v = x + y; break;
@@ -81,7 +114,8 @@ static pce_status ref_unary(const pce_exec_node *n, cpu_exec *ex)
 {
     (void)ex;
     const pce_tref *a = &n->src[0], *d = &n->dst;
-    FOR4(d->ne) {
+    FOR4(d->ne)
+    {
         double x = pce_cpu_load(a, i0, i1, i2, i3), v;
         switch (n->op) {
         case PCE_OP_SCALE: v = x * n->fp[0]; break;
@@ -223,7 +257,8 @@ static pce_status ref_causal_mask(const pce_exec_node *n, cpu_exec *ex)
 {
     (void)ex;
     const pce_tref *x = &n->src[0], *d = &n->dst;
-    FOR4(d->ne) {
+    FOR4(d->ne)
+    {
         double v = i3 > i2 + n->ip[0] ? -INFINITY : pce_cpu_load(x, i0, i1, i2, i3);
         pce_cpu_store(d, i0, i1, i2, i3, v);
     }
@@ -246,7 +281,8 @@ static pce_status ref_rope(const pce_exec_node *n, cpu_exec *ex)
                 for (int i = 0; i < half; i++) {
                     double th = p * pow(base, -2.0 * i / n_rot);
                     int64_t j0 = neox ? i : 2 * i, j1 = neox ? i + half : 2 * i + 1;
-                    double x0 = pce_cpu_load(x, i0, i1, i2, j0), x1 = pce_cpu_load(x, i0, i1, i2, j1);
+                    double x0 = pce_cpu_load(x, i0, i1, i2, j0),
+                           x1 = pce_cpu_load(x, i0, i1, i2, j1);
                     double c = cos(th), s = sin(th);
                     pce_cpu_store(d, i0, i1, i2, j0, x0 * c - x1 * s);
                     pce_cpu_store(d, i0, i1, i2, j1, x0 * s + x1 * c);
@@ -305,7 +341,8 @@ static pce_status ref_concat(const pce_exec_node *n, cpu_exec *ex)
     (void)ex;
     const pce_tref *a = &n->src[0], *b = &n->src[1], *d = &n->dst;
     int c = n->ip[0];
-    FOR4(d->ne) {
+    FOR4(d->ne)
+    {
         int64_t idx[4] = {i0, i1, i2, i3};
         double v;
         if (idx[c] < a->ne[c]) {
@@ -320,20 +357,36 @@ static pce_status ref_concat(const pce_exec_node *n, cpu_exec *ex)
 }
 
 const cpu_kernel_fn pce_cpu_ref_kernels[PCE_OP_COUNT] = {
-    [PCE_OP_ADD] = ref_binary,       [PCE_OP_SUB] = ref_binary,
-    [PCE_OP_MUL] = ref_binary,       [PCE_OP_DIV] = ref_binary,
-    [PCE_OP_SWIGLU] = ref_binary,    [PCE_OP_SCALE] = ref_unary,
-    [PCE_OP_NEG] = ref_unary,        [PCE_OP_ABS] = ref_unary,
-    [PCE_OP_SQR] = ref_unary,        [PCE_OP_SQRT] = ref_unary,
-    [PCE_OP_EXP] = ref_unary,        [PCE_OP_TANH] = ref_unary,
-    [PCE_OP_RELU] = ref_unary,       [PCE_OP_GELU] = ref_unary,
-    [PCE_OP_GELU_ERF] = ref_unary,   [PCE_OP_SILU] = ref_unary,
-    [PCE_OP_CONTIGUOUS] = ref_unary, [PCE_OP_CAST] = ref_unary,
-    [PCE_OP_SUM_ROWS] = ref_reduce,  [PCE_OP_MEAN_ROWS] = ref_reduce,
-    [PCE_OP_MAX_ROWS] = ref_reduce,  [PCE_OP_ARGMAX] = ref_reduce,
-    [PCE_OP_MATMUL] = ref_matmul,    [PCE_OP_RMS_NORM] = ref_norm,
-    [PCE_OP_LAYER_NORM] = ref_norm,  [PCE_OP_SOFTMAX] = ref_softmax,
-    [PCE_OP_CAUSAL_MASK] = ref_causal_mask, [PCE_OP_ROPE] = ref_rope,
-    [PCE_OP_GET_ROWS] = ref_get_rows, [PCE_OP_SET_ROWS] = ref_set_rows,
-    [PCE_OP_COPY_INTO] = ref_copy_into, [PCE_OP_CONCAT] = ref_concat,
+    [PCE_OP_ADD] = ref_binary,
+    [PCE_OP_SUB] = ref_binary,
+    [PCE_OP_MUL] = ref_binary,
+    [PCE_OP_DIV] = ref_binary,
+    [PCE_OP_SWIGLU] = ref_binary,
+    [PCE_OP_SCALE] = ref_unary,
+    [PCE_OP_NEG] = ref_unary,
+    [PCE_OP_ABS] = ref_unary,
+    [PCE_OP_SQR] = ref_unary,
+    [PCE_OP_SQRT] = ref_unary,
+    [PCE_OP_EXP] = ref_unary,
+    [PCE_OP_TANH] = ref_unary,
+    [PCE_OP_RELU] = ref_unary,
+    [PCE_OP_GELU] = ref_unary,
+    [PCE_OP_GELU_ERF] = ref_unary,
+    [PCE_OP_SILU] = ref_unary,
+    [PCE_OP_CONTIGUOUS] = ref_unary,
+    [PCE_OP_CAST] = ref_unary,
+    [PCE_OP_SUM_ROWS] = ref_reduce,
+    [PCE_OP_MEAN_ROWS] = ref_reduce,
+    [PCE_OP_MAX_ROWS] = ref_reduce,
+    [PCE_OP_ARGMAX] = ref_reduce,
+    [PCE_OP_MATMUL] = ref_matmul,
+    [PCE_OP_RMS_NORM] = ref_norm,
+    [PCE_OP_LAYER_NORM] = ref_norm,
+    [PCE_OP_SOFTMAX] = ref_softmax,
+    [PCE_OP_CAUSAL_MASK] = ref_causal_mask,
+    [PCE_OP_ROPE] = ref_rope,
+    [PCE_OP_GET_ROWS] = ref_get_rows,
+    [PCE_OP_SET_ROWS] = ref_set_rows,
+    [PCE_OP_COPY_INTO] = ref_copy_into,
+    [PCE_OP_CONCAT] = ref_concat,
 };

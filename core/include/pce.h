@@ -113,12 +113,12 @@ typedef void (*pce_log_fn)(void *user, pce_log_level level, const char *message)
  * variables (documented in README) fill the fields the caller left at their
  * defaults. */
 typedef struct pce_context_options {
-    size_t size;            /* sizeof(pce_context_options) */
-    int log_level;          /* -1: from PCE_LOG, else warn */
-    pce_log_fn log_fn;      /* NULL: stderr */
+    size_t size;       /* sizeof(pce_context_options) */
+    int log_level;     /* -1: from PCE_LOG, else warn */
+    pce_log_fn log_fn; /* NULL: stderr */
     void *log_user;
-    int num_threads;        /* CPU threads; 0: PCE_NUM_THREADS or all cores */
-    const char *cpu_kernels;/* "fast" (default) or "reference"; NULL: PCE_CPU_KERNELS */
+    int num_threads;         /* CPU threads; 0: PCE_NUM_THREADS or all cores */
+    const char *cpu_kernels; /* "fast" (default) or "reference"; NULL: PCE_CPU_KERNELS */
 } pce_context_options;
 
 PCE_API void pce_context_options_init(pce_context_options *opts);
@@ -140,15 +140,15 @@ typedef enum pce_device_type {
 } pce_device_type;
 
 typedef struct pce_device_props {
-    char name[32];          /* "cpu0", "vulkan0" */
-    char backend[16];       /* "cpu", "vulkan", "cuda", "hip" */
-    char description[128];  /* e.g. CPU brand string or GPU name */
-    char details[256];      /* backend-specific: ISA level, BLAS, driver */
+    char name[32];         /* "cpu0", "vulkan0" */
+    char backend[16];      /* "cpu", "vulkan", "cuda", "hip" */
+    char description[128]; /* e.g. CPU brand string or GPU name */
+    char details[256];     /* backend-specific: ISA level, BLAS, driver */
     pce_device_type type;
-    uint64_t memory_total;  /* bytes */
-    uint64_t memory_free;   /* bytes (best effort) */
-    int compute_units;      /* cores / SMs / CUs */
-    bool host_memory;       /* reads host memory directly (weights not copied) */
+    uint64_t memory_total; /* bytes */
+    uint64_t memory_free;  /* bytes (best effort) */
+    int compute_units;     /* cores / SMs / CUs */
+    bool host_memory;      /* reads host memory directly (weights not copied) */
     bool dtype_supported[PCE_DTYPE_COUNT];
 } pce_device_props;
 
@@ -304,15 +304,15 @@ typedef struct pce_plan_options {
 } pce_plan_options;
 
 typedef struct pce_plan_stats {
-    int64_t nodes;             /* compute nodes (views excluded) */
-    int64_t views;             /* view nodes (no work) */
-    uint64_t peak_bytes;       /* activation arena size */
-    uint64_t input_bytes;      /* persistent input storage */
-    uint64_t weight_bytes;     /* weights (borrowed from host memory) */
+    int64_t nodes;                /* compute nodes (views excluded) */
+    int64_t views;                /* view nodes (no work) */
+    uint64_t peak_bytes;          /* activation arena size */
+    uint64_t input_bytes;         /* persistent input storage */
+    uint64_t weight_bytes;        /* weights (borrowed from host memory) */
     uint64_t weight_copied_bytes; /* weights copied to device memory */
-    uint64_t naive_bytes;      /* what one buffer per tensor would take */
-    int64_t inplace_nodes;     /* nodes that write over their input */
-    uint64_t runs;             /* completed runs */
+    uint64_t naive_bytes;         /* what one buffer per tensor would take */
+    int64_t inplace_nodes;        /* nodes that write over their input */
+    uint64_t runs;                /* completed runs */
 } pce_plan_stats;
 
 PCE_API void pce_plan_options_init(pce_plan_options *opts);
