@@ -12,7 +12,8 @@ cd "$(dirname "$0")"
 # Debian (12) packages the build and the tests need. Later issues add the
 # Vulkan (libvulkan-dev glslang-tools mesa-vulkan-drivers vulkan-validationlayers),
 # CUDA and HIP toolchains here.
-PACKAGES=(meson ninja-build pkg-config gcc libc6-dev check libsubunit-dev libopenblas-dev python3)
+PACKAGES=(meson ninja-build pkg-config gcc libc6-dev check libsubunit-dev libopenblas-dev python3
+    clang-format git)
 
 usage() {
     cat >&2 <<'EOF'
@@ -97,6 +98,14 @@ step_asan() {
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build-asan --print-errorlogs --timeout-multiplier 3
+}
+
+# The C sources must be as clang-format (.clang-format) writes them.
+step_format() {
+    local files=()
+    mapfile -t files < <(git ls-files '*.c' '*.h')
+    clang-format --dry-run --Werror "${files[@]}"
+    echo "${#files[@]} files formatted as .clang-format says"
 }
 
 step_noblas() {
@@ -193,6 +202,7 @@ cmd_test() {
     run_step "sanitizers: address,undefined (build-asan)" step_asan
     run_step "no OpenBLAS (build-noblas)" step_noblas
     run_step "install + examples/mlp.c through pkg-config" step_install
+    run_step "format (clang-format)" step_format
 
     local total=$((${#passed[@]} + ${#failed[@]})) f d
     for d in build build-asan build-noblas; do
