@@ -13,8 +13,9 @@
  *
  * The microkernel is picked once at run time (AVX-512, AVX2+FMA, or portable
  * GCC vector code), so one binary runs on any x86-64 and the build needs no
- * -march flags. The environment variable PCE_GEMM_ISA (avx512|avx2|portable)
- * can only lower the choice; tests use it to cover every path on one machine.
+ * -march flags. The environment variable PCE_GEMM_ISA (avx512|avx2|portable),
+ * read at the first call and by pce_gemm_own_isa(), can only lower the choice;
+ * tests use it to cover every path on one machine.
  *
  * Threads split N (or M, when N is narrow) into contiguous slabs, each running
  * the whole blocked algorithm with its own packing buffers: no sharing, no
@@ -226,17 +227,14 @@ static const isa_desc isa_table[] = {
     [ISA_PORTABLE] = {"portable", P_MR, P_NR, 1024, 256, 256, kernel_portable},
 #if defined(__x86_64__)
     [ISA_AVX2] = {"avx2", Y_MR, Y_NR, 1024, 256, 256, kernel_avx2},
-    [ISA_AVX512] = {"avx512", Z_MR, Z_NR, 1024, 512, 512, kernel_avx512},
+    [ISA_AVX512] = {"avx512", Z_MR, Z_NR, 1024, 512, 256, kernel_avx512},
 #endif
 };
 
-static int detect_isa(void)
+/* What the CPU supports, lowered by PCE_GEMM_ISA. */
+static int resolve_isa(void)
 {
-    static atomic_int cached = -1; /* detection is idempotent, so races are benign */
-    int isa = atomic_load_explicit(&cached, memory_order_relaxed);
-    if (isa >= 0)
-        return isa;
-    isa = ISA_PORTABLE;
+    int isa = ISA_PORTABLE;
 #if defined(__x86_64__)
     __builtin_cpu_init();
     /* libgcc also checks that the OS saves the AVX / AVX-512 register state. */
@@ -245,13 +243,6 @@ static int detect_isa(void)
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         isa = ISA_AVX2;
 #endif
-    atomic_store_explicit(&cached, isa, memory_order_relaxed);
-    return isa;
-}
-
-static const isa_desc *select_isa(void)
-{
-    int isa = detect_isa();
     const char *want = getenv("PCE_GEMM_ISA");
     if (want) {
         if (strcmp(want, "portable") == 0)
@@ -259,12 +250,29 @@ static const isa_desc *select_isa(void)
         else if (strcmp(want, "avx2") == 0 && isa > ISA_AVX2)
             isa = ISA_AVX2;
     }
+    return isa;
+}
+
+/* Resolving is idempotent, so racing first calls are harmless. */
+static atomic_int cached_isa = -1;
+
+static const isa_desc *select_isa(void)
+{
+    int isa = atomic_load_explicit(&cached_isa, memory_order_relaxed);
+    if (isa < 0) {
+        isa = resolve_isa();
+        atomic_store_explicit(&cached_isa, isa, memory_order_relaxed);
+    }
     return &isa_table[isa];
 }
 
+/* Also re-reads PCE_GEMM_ISA, so a test can switch kernels between calls
+ * without a getenv() on every GEMM. */
 const char *pce_gemm_own_isa(void)
 {
-    return select_isa()->name;
+    int isa = resolve_isa();
+    atomic_store_explicit(&cached_isa, isa, memory_order_relaxed);
+    return isa_table[isa].name;
 }
 
 /* ---- packing ----------------------------------------------------------- */
@@ -381,10 +389,8 @@ static void gemm_unpacked(const gemm_job *g, int64_t m0, int64_t m1, int64_t n0,
     }
 }
 
-static void *alloc_floats(int64_t n)
-{
-    return aligned_alloc(ALIGN, (size_t)round_up(n * (int64_t)sizeof(float), ALIGN));
-}
+/* Small products pack into the stack: malloc would cost as much as the math. */
+#define STACK_FLOATS 16384
 
 /* C[m0:m1, n0:n1] = op(A)[m0:m1, :] * op(B)[:, n0:n1]; K >= 1. */
 static void gemm_slab(const gemm_job *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
@@ -393,15 +399,21 @@ static void gemm_slab(const gemm_job *g, int64_t m0, int64_t m1, int64_t n0, int
     const int mr = isa->mr, nr = isa->nr;
     const int64_t kc_max = min64(isa->kc, g->K);
     const int64_t mc_max = min64(round_up(isa->mc, mr), round_up(m1 - m0, mr));
-    const int64_t nc_max = min64(isa->nc, round_up(n1 - n0, nr));
-    float *abuf = alloc_floats(mc_max * kc_max);
-    float *bbuf = alloc_floats(kc_max * nc_max);
-    if (!abuf || !bbuf) {
-        free(abuf);
-        free(bbuf);
-        gemm_unpacked(g, m0, m1, n0, n1);
-        return;
+    const int64_t nc_max = min64(round_up(isa->nc, nr), round_up(n1 - n0, nr));
+    /* Both sizes are multiples of 16 floats, so bbuf stays 64-byte aligned. */
+    const int64_t a_size = round_up(mc_max * kc_max, ALIGN / 4);
+    const int64_t b_size = round_up(kc_max * nc_max, ALIGN / 4);
+    _Alignas(ALIGN) float stack_buf[STACK_FLOATS];
+    float *heap = NULL, *abuf = stack_buf;
+    if (a_size + b_size > STACK_FLOATS) {
+        heap = aligned_alloc(ALIGN, (size_t)(a_size + b_size) * sizeof(float));
+        if (!heap) {
+            gemm_unpacked(g, m0, m1, n0, n1);
+            return;
+        }
+        abuf = heap;
     }
+    float *bbuf = abuf + a_size;
     for (int64_t ic = m0; ic < m1; ic += mc_max) {
         const int64_t mc = min64(mc_max, m1 - ic);
         for (int64_t pc = 0; pc < g->K; pc += kc_max) {
@@ -424,8 +436,7 @@ static void gemm_slab(const gemm_job *g, int64_t m0, int64_t m1, int64_t n0, int
             }
         }
     }
-    free(abuf);
-    free(bbuf);
+    free(heap);
 }
 
 static void gemm_task(void *arg, int64_t begin, int64_t end, int thread)
