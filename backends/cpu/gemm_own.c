@@ -30,9 +30,6 @@
 #include <immintrin.h>
 #endif
 
-/* Not yet in gemm.h: "avx512", "avx2" or "portable". */
-const char *pce_gemm_own_isa(void);
-
 /* Computes the MR x NR tile sum_k ap[k] (x) bp[k] and writes its top-left
  * m x n corner to c (row stride ldc), adding to c when accumulate is set. */
 typedef void (*kernel_fn)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
@@ -162,9 +159,10 @@ kernel_avx512(int64_t kc, const float *restrict ap, const float *restrict bp, fl
 #define Y_MR 6
 #define Y_NR 16
 
-__attribute__((target("avx2,fma"))) static void
-kernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
-            int64_t ldc, int m, int n, int accumulate)
+__attribute__((target("avx2,fma"))) static void kernel_avx2(int64_t kc, const float *restrict ap,
+                                                            const float *restrict bp,
+                                                            float *restrict c, int64_t ldc, int m,
+                                                            int n, int accumulate)
 {
     __m256 c0[Y_MR], c1[Y_MR];
 #pragma GCC unroll 8
@@ -238,7 +236,7 @@ static int resolve_isa(void)
 #if defined(__x86_64__)
     __builtin_cpu_init();
     /* libgcc also checks that the OS saves the AVX / AVX-512 register state. */
-    if (__builtin_cpu_supports("avx512f"))
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma"))
         isa = ISA_AVX512;
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         isa = ISA_AVX2;
@@ -282,8 +280,8 @@ const char *pce_gemm_own_isa(void)
 
 /* dst[k * ds + i] = src[i * ld + k] for i < rows, k < kc: the transposing
  * copy both packers need when their source is contiguous along k. */
-static void pack_transposed(const float *src, int64_t ld, int rows, int64_t kc,
-                            float *restrict dst, int64_t ds)
+static void pack_transposed(const float *src, int64_t ld, int rows, int64_t kc, float *restrict dst,
+                            int64_t ds)
 {
     int i = 0;
 #if defined(__x86_64__)
@@ -389,8 +387,9 @@ static void gemm_unpacked(const gemm_job *g, int64_t m0, int64_t m1, int64_t n0,
     }
 }
 
-/* Small products pack into the stack: malloc would cost as much as the math. */
-#define STACK_FLOATS 16384
+/* Small products pack into the stack, where malloc would cost as much as the
+ * math; 32 KB keeps callers on small thread stacks (musl: 128 KB) safe. */
+#define STACK_FLOATS 8192
 
 /* C[m0:m1, n0:n1] = op(A)[m0:m1, :] * op(B)[:, n0:n1]; K >= 1. */
 static void gemm_slab(const gemm_job *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
@@ -419,9 +418,8 @@ static void gemm_slab(const gemm_job *g, int64_t m0, int64_t m1, int64_t n0, int
         for (int64_t pc = 0; pc < g->K; pc += kc_max) {
             const int64_t kc = min64(kc_max, g->K - pc);
             for (int64_t ir = 0; ir < mc; ir += mr)
-                pack_a((int)min64(mr, mc - ir), mr, kc,
-                       g->A + (ic + ir) * g->rsa + pc * g->csa, g->rsa, g->csa,
-                       abuf + ir * kc);
+                pack_a((int)min64(mr, mc - ir), mr, kc, g->A + (ic + ir) * g->rsa + pc * g->csa,
+                       g->rsa, g->csa, abuf + ir * kc);
             for (int64_t jc = n0; jc < n1; jc += nc_max) {
                 const int64_t nc = min64(nc_max, n1 - jc);
                 pack_b(kc, nc, nr, g->B + pc * g->rsb + jc * g->csb, g->rsb, g->csb, bbuf);
@@ -452,9 +450,9 @@ static void gemm_task(void *arg, int64_t begin, int64_t end, int thread)
 /* Below this many multiply-adds, waking the workers costs more than it saves. */
 #define MIN_PARALLEL_FMAS (64 * 64 * 64)
 
-void pce_gemm_f32_own(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                      const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
-                      int64_t ldc, pce_threadpool *pool)
+void pce_gemm_f32_own(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float *A,
+                      int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
+                      pce_threadpool *pool)
 {
     if (M <= 0 || N <= 0)
         return;
@@ -465,10 +463,17 @@ void pce_gemm_f32_own(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
     }
     gemm_job g = {
         .isa = select_isa(),
-        .M = M, .N = N, .K = K,
-        .A = A, .rsa = trans_a ? 1 : lda, .csa = trans_a ? lda : 1,
-        .B = B, .rsb = trans_b ? 1 : ldb, .csb = trans_b ? ldb : 1,
-        .C = C, .ldc = ldc,
+        .M = M,
+        .N = N,
+        .K = K,
+        .A = A,
+        .rsa = trans_a ? 1 : lda,
+        .csa = trans_a ? lda : 1,
+        .B = B,
+        .rsb = trans_b ? 1 : ldb,
+        .csb = trans_b ? ldb : 1,
+        .C = C,
+        .ldc = ldc,
     };
     const int64_t nb_n = (N + g.isa->nr - 1) / g.isa->nr;
     const int64_t nb_m = (M + g.isa->mr - 1) / g.isa->mr;
