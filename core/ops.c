@@ -106,6 +106,23 @@ static pce_tensor *node(pce_graph *g, pce_op op, pce_dtype dtype, int ndim,
 
 /* ---- elementwise ------------------------------------------------------- */
 
+/* The public one-line builders: pce_NAME(g, a[, b]) -> helper(g, PCE_OP_OP, a[, b]). */
+#define BINARY_OP(name, OP)                                                                        \
+    pce_tensor *pce_##name(pce_graph *g, pce_tensor *a, pce_tensor *b)                             \
+    {                                                                                              \
+        return binary(g, PCE_OP_##OP, a, b);                                                       \
+    }
+#define UNARY_OP(name, OP)                                                                         \
+    pce_tensor *pce_##name(pce_graph *g, pce_tensor *a)                                            \
+    {                                                                                              \
+        return unary(g, PCE_OP_##OP, a);                                                           \
+    }
+#define REDUCE_OP(name, OP)                                                                        \
+    pce_tensor *pce_##name(pce_graph *g, pce_tensor *a)                                            \
+    {                                                                                              \
+        return reduce(g, PCE_OP_##OP, a);                                                          \
+    }
+
 static pce_tensor *binary(pce_graph *g, pce_op op, pce_tensor *a, pce_tensor *b)
 {
     const char *name = pce_op_name(op);
@@ -130,22 +147,10 @@ static pce_tensor *binary(pce_graph *g, pce_op op, pce_tensor *a, pce_tensor *b)
     return node(g, op, a->dtype, nd, ne, a, b, NULL);
 }
 
-pce_tensor *pce_add(pce_graph *g, pce_tensor *a, pce_tensor *b)
-{
-    return binary(g, PCE_OP_ADD, a, b);
-}
-pce_tensor *pce_sub(pce_graph *g, pce_tensor *a, pce_tensor *b)
-{
-    return binary(g, PCE_OP_SUB, a, b);
-}
-pce_tensor *pce_mul(pce_graph *g, pce_tensor *a, pce_tensor *b)
-{
-    return binary(g, PCE_OP_MUL, a, b);
-}
-pce_tensor *pce_div(pce_graph *g, pce_tensor *a, pce_tensor *b)
-{
-    return binary(g, PCE_OP_DIV, a, b);
-}
+BINARY_OP(add, ADD)
+BINARY_OP(sub, SUB)
+BINARY_OP(mul, MUL)
+BINARY_OP(div, DIV)
 
 static pce_tensor *unary(pce_graph *g, pce_op op, pce_tensor *a)
 {
@@ -163,46 +168,16 @@ pce_tensor *pce_scale(pce_graph *g, pce_tensor *a, float s)
     return t;
 }
 
-pce_tensor *pce_neg(pce_graph *g, pce_tensor *a)
-{
-    return unary(g, PCE_OP_NEG, a);
-}
-pce_tensor *pce_abs(pce_graph *g, pce_tensor *a)
-{
-    return unary(g, PCE_OP_ABS, a);
-}
-pce_tensor *pce_sqr(pce_graph *g, pce_tensor *a)
-{
-    return unary(g, PCE_OP_SQR, a);
-}
-pce_tensor *pce_sqrt(pce_graph *g, pce_tensor *a)
-{
-    return unary(g, PCE_OP_SQRT, a);
-}
-pce_tensor *pce_exp(pce_graph *g, pce_tensor *a)
-{
-    return unary(g, PCE_OP_EXP, a);
-}
-pce_tensor *pce_tanh(pce_graph *g, pce_tensor *a)
-{
-    return unary(g, PCE_OP_TANH, a);
-}
-pce_tensor *pce_relu(pce_graph *g, pce_tensor *a)
-{
-    return unary(g, PCE_OP_RELU, a);
-}
-pce_tensor *pce_gelu(pce_graph *g, pce_tensor *a)
-{
-    return unary(g, PCE_OP_GELU, a);
-}
-pce_tensor *pce_gelu_erf(pce_graph *g, pce_tensor *a)
-{
-    return unary(g, PCE_OP_GELU_ERF, a);
-}
-pce_tensor *pce_silu(pce_graph *g, pce_tensor *a)
-{
-    return unary(g, PCE_OP_SILU, a);
-}
+UNARY_OP(neg, NEG)
+UNARY_OP(abs, ABS)
+UNARY_OP(sqr, SQR)
+UNARY_OP(sqrt, SQRT)
+UNARY_OP(exp, EXP)
+UNARY_OP(tanh, TANH)
+UNARY_OP(relu, RELU)
+UNARY_OP(gelu, GELU)
+UNARY_OP(gelu_erf, GELU_ERF)
+UNARY_OP(silu, SILU)
 
 pce_tensor *pce_swiglu(pce_graph *g, pce_tensor *a, pce_tensor *b)
 {
@@ -231,22 +206,10 @@ static pce_tensor *reduce(pce_graph *g, pce_op op, pce_tensor *a)
     return node(g, op, op == PCE_OP_ARGMAX ? PCE_DTYPE_I32 : a->dtype, a->ndim, ne, a, NULL, NULL);
 }
 
-pce_tensor *pce_sum_rows(pce_graph *g, pce_tensor *a)
-{
-    return reduce(g, PCE_OP_SUM_ROWS, a);
-}
-pce_tensor *pce_mean_rows(pce_graph *g, pce_tensor *a)
-{
-    return reduce(g, PCE_OP_MEAN_ROWS, a);
-}
-pce_tensor *pce_max_rows(pce_graph *g, pce_tensor *a)
-{
-    return reduce(g, PCE_OP_MAX_ROWS, a);
-}
-pce_tensor *pce_argmax(pce_graph *g, pce_tensor *a)
-{
-    return reduce(g, PCE_OP_ARGMAX, a);
-}
+REDUCE_OP(sum_rows, SUM_ROWS)
+REDUCE_OP(mean_rows, MEAN_ROWS)
+REDUCE_OP(max_rows, MAX_ROWS)
+REDUCE_OP(argmax, ARGMAX)
 
 /* ---- matmul ------------------------------------------------------------ */
 
