@@ -189,6 +189,16 @@ static bool user_dims(pce_graph *g, const char *op, const char *name, pce_dtype 
     return true;
 }
 
+/* The rule for user-given names: they fit the name field unshortened and
+ * never start with '%', which marks automatic names. */
+#define NAME_RULE "must be 1..63 characters and not start with '%'"
+_Static_assert(PCE_NAME_MAX == 64, "NAME_RULE states the name length");
+
+static bool valid_name(const char *name)
+{
+    return *name && name[0] != '%' && strlen(name) < PCE_NAME_MAX;
+}
+
 static pce_tensor *new_leaf(pce_graph *g, const char *kind, const char *name, pce_dtype dtype,
                             int ndim, const int64_t *dims)
 {
@@ -197,10 +207,9 @@ static pce_tensor *new_leaf(pce_graph *g, const char *kind, const char *name, pc
     int64_t ne[PCE_MAX_DIMS];
     if (!user_dims(g, kind, name, dtype, ndim, dims, ne))
         return NULL;
-    if (name && (!*name || name[0] == '%' || strlen(name) >= PCE_NAME_MAX))
-        return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT,
-                              "%s: name '%.80s' must be 1..%d characters and not start with '%%'",
-                              kind, name, PCE_NAME_MAX - 1);
+    if (name && !valid_name(name))
+        return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT, "%s: name '%.80s' %s", kind, name,
+                              NAME_RULE);
     if (name && pce_graph_find(g, name))
         return pce_graph_fail(g, PCE_ERR_INVALID_ARGUMENT, "%s: name '%s' is already used", kind,
                               name);
@@ -262,10 +271,9 @@ pce_status pce_tensor_set_name(pce_tensor *t, const char *name)
 {
     if (!t)
         return PCE_ERR_INVALID_ARGUMENT;
-    if (!name || !*name || name[0] == '%' || strlen(name) >= PCE_NAME_MAX)
-        return pce_fail(t->graph->ctx, PCE_ERR_INVALID_ARGUMENT,
-                        "tensor name '%.80s' must be 1..%d characters and not start with '%%'",
-                        name ? name : "(null)", PCE_NAME_MAX - 1);
+    if (!name || !valid_name(name))
+        return pce_fail(t->graph->ctx, PCE_ERR_INVALID_ARGUMENT, "tensor name '%.80s' %s",
+                        name ? name : "(null)", NAME_RULE);
     pce_tensor *other = pce_graph_find(t->graph, name);
     if (other && other != t)
         return pce_fail(t->graph->ctx, PCE_ERR_INVALID_ARGUMENT, "name '%s' is already used", name);
