@@ -64,4 +64,37 @@ struct pce_backend_vtbl {
 /* Built-in backend probes: each adds devices (or an unavailable entry). */
 pce_status pce_cpu_backend_probe(pce_context *ctx);
 
+/* ---- loadable backend modules ------------------------------------------
+ * A GPU backend is a shared module (libpce-backend-vulkan.so, ...) so that a
+ * pce built with every backend still runs where a vendor runtime is
+ * missing: the module fails to load (or finds no device) and the backend is
+ * listed as unavailable with the reason. A module links nothing of libpce;
+ * it reaches core through this table, given to its one exported entry
+ * point. Core and module must come from the same build: the ABI number and
+ * the sizes of the shared structs are checked before anything else. */
+#define PCE_BACKEND_ABI 1
+#define PCE_BACKEND_ENTRY "pce_backend_module_probe"
+
+typedef struct pce_backend_host {
+    uint32_t abi;          /* PCE_BACKEND_ABI */
+    uint32_t size_context; /* sizeof(pce_context) ... as core was built */
+    uint32_t size_device;
+    uint32_t size_tensor;
+    uint32_t size_exec_node;
+    const char *version; /* pce_version_string() */
+    pce_status (*fail)(pce_context *ctx, pce_status status, const char *message);
+    void (*log)(const pce_context *ctx, pce_log_level level, const char *message);
+    pce_status (*add_device)(pce_context *ctx, pce_device *dev);
+    void (*add_unavailable)(pce_context *ctx, const char *backend, const char *reason);
+    const char *(*op_name)(pce_op op);
+} pce_backend_host;
+
+/* The entry point a module exports under the name PCE_BACKEND_ENTRY: adds
+ * the module's devices to ctx, or one unavailable entry saying why none. */
+typedef pce_status (*pce_backend_module_probe_fn)(pce_context *ctx, const pce_backend_host *host);
+
+/* Loads the modules this pce was built with and probes them (module.c). */
+void pce_modules_probe(pce_context *ctx);
+void pce_modules_release(pce_context *ctx);
+
 #endif

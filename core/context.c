@@ -14,6 +14,7 @@ void pce_context_options_init(pce_context_options *o)
     memset(o, 0, sizeof *o);
     o->size = sizeof *o;
     o->log_level = -1;
+    o->vulkan_validation = -1;
 }
 
 static int parse_log_level(const char *s, pce_log_level *out)
@@ -63,6 +64,16 @@ static pce_status apply_options(pce_context *ctx, const pce_context_options *opt
         ctx->num_threads = (int)n;
     }
 
+    const char *path = o.backend_path ? o.backend_path : getenv("PCE_BACKEND_PATH");
+    if (path && *path && !(ctx->backend_path = strdup(path)))
+        return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "copying the backend path");
+
+    env = getenv("PCE_VULKAN_VALIDATION");
+    if (o.vulkan_validation >= 0)
+        ctx->vulkan_validation = o.vulkan_validation > 0;
+    else if (env && *env)
+        ctx->vulkan_validation = strcmp(env, "0") != 0;
+
     const char *kern = o.cpu_kernels ? o.cpu_kernels : getenv("PCE_CPU_KERNELS");
     if (kern && *kern) {
         if (strcmp(kern, "reference") == 0)
@@ -92,13 +103,7 @@ pce_status pce_context_create(const pce_context_options *opts, pce_context **out
         pce_context_destroy(ctx);
         return st;
     }
-    /* Backends of later issues: listed so `pce devices` says why they are absent. */
-    pce_context_add_unavailable(ctx, "vulkan",
-                                "not built into this pce (backend not implemented yet)");
-    pce_context_add_unavailable(ctx, "cuda",
-                                "not built into this pce (backend not implemented yet)");
-    pce_context_add_unavailable(ctx, "hip",
-                                "not built into this pce (backend not implemented yet)");
+    pce_modules_probe(ctx);
     *out = ctx;
     return PCE_OK;
 }
@@ -115,6 +120,8 @@ void pce_context_destroy(pce_context *ctx)
     }
     free(ctx->devices);
     free(ctx->unavailable);
+    pce_modules_release(ctx);
+    free(ctx->backend_path);
     free(ctx);
 }
 

@@ -115,6 +115,10 @@ struct pce_context {
     int n_devices;
     pce_unavailable *unavailable;
     int n_unavailable;
+    char *backend_path;     /* PCE_BACKEND_PATH: folders searched for modules first */
+    bool vulkan_validation; /* PCE_VULKAN_VALIDATION: Khronos validation layer on */
+    void **modules;         /* dlopen handles of loaded backend modules */
+    int n_modules;
     char error[1024];
 };
 

@@ -119,6 +119,12 @@ typedef struct pce_context_options {
     void *log_user;
     int num_threads;         /* CPU threads; 0: PCE_NUM_THREADS or all cores */
     const char *cpu_kernels; /* "fast" (default) or "reference"; NULL: PCE_CPU_KERNELS */
+    /* Colon-separated folders searched first for backend modules
+     * (libpce-backend-vulkan.so ...); NULL: PCE_BACKEND_PATH. */
+    const char *backend_path;
+    /* 1: turn on the Khronos validation layer and log its messages;
+     * 0: off; -1 (default): PCE_VULKAN_VALIDATION. */
+    int vulkan_validation;
 } pce_context_options;
 
 PCE_API void pce_context_options_init(pce_context_options *opts);

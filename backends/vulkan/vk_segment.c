@@ -1,0 +1,647 @@
+/* vk_segment.c — a plan's Vulkan segment: each node becomes one or two
+ * dispatches (pipeline, descriptor set, push constants, group counts),
+ * recorded once into a command buffer with a barrier only where a dispatch
+ * touches memory an earlier one since the last barrier wrote (or reads
+ * what it is about to overwrite), then replayed by every run. */
+#include "vk_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const dt_name[PCE_DTYPE_COUNT] = {"f32", "f16", "bf16", "i32", "i8"};
+
+/* Values of the OP specialization constant (see the shaders). */
+enum {
+    U_COPY = 0,
+    U_SCALE,
+    U_NEG,
+    U_ABS,
+    U_SQR,
+    U_SQRT,
+    U_EXP,
+    U_TANH,
+    U_RELU,
+    U_GELU,
+    U_GELU_ERF,
+    U_SILU,
+    U_CAUSAL
+};
+
+typedef struct vk_dispatch {
+    int variant, op, node;
+    VkPipeline pipe;
+    vk_push pc;
+    VkDescriptorBufferInfo b[5];
+    bool used[5], written[5];
+    uint32_t groups[3];
+    int64_t bound; /* rows the ids index, for the error message */
+} vk_dispatch;
+
+typedef struct vk_segment {
+    vk_dispatch *d;
+    int n;
+    pce_buffer **owned; /* rope tables */
+    int n_owned;
+    VkDescriptorPool dpool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+} vk_segment;
+
+typedef struct why_buf {
+    char *s;
+    size_t cap;
+} why_buf;
+
+static bool no(why_buf *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool no(why_buf *w, const char *fmt, ...)
+{
+    if (w && w->s) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(w->s, w->cap, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+static bool dtype_ok(const vk_device *vd, pce_dtype t, why_buf *w)
+{
+    if ((unsigned)t >= PCE_DTYPE_COUNT)
+        return no(w, "dtype %d has no Vulkan kernels", (int)t);
+    if ((t == PCE_DTYPE_F16 || t == PCE_DTYPE_BF16) && !vd->storage16)
+        return no(w, "%s needs storageBuffer16BitAccess, which this device lacks", dt_name[t]);
+    if (t == PCE_DTYPE_I8 && !vd->storage8)
+        return no(w, "i8 needs storageBuffer8BitAccess, which this device lacks");
+    return true;
+}
+
+/* Binds operand r to slot s of d: descriptor range covering exactly the
+ * bytes r spans (so a tensor, not the arena, is what must fit
+ * maxStorageBufferRange), element offset and strides in push constants.
+ * `generic`: the shader reads the slot as uint words. */
+static bool bind(const vk_device *vd, vk_dispatch *d, int s, const pce_tref *r, bool generic,
+                 bool write, why_buf *w)
+{
+    if (!r->buf)
+        return no(w, "an operand is not in device memory");
+    int64_t es = (int64_t)pce_dtype_get_info(r->dtype)->block_bytes;
+    uint64_t span = (uint64_t)es;
+    for (int i = 0; i < PCE_MAX_DIMS; i++) {
+        if (r->nb[i] % es || r->nb[i] < 0)
+            return no(w, "a stride of %lld bytes is not a whole number of %s elements",
+                      (long long)r->nb[i], dt_name[r->dtype]);
+        span += (uint64_t)((r->ne[i] - 1) * r->nb[i]);
+    }
+    uint64_t base = r->buf->offset + r->offset;
+    uint64_t align = vd->props.limits.minStorageBufferOffsetAlignment;
+    if (align < 4)
+        align = 4;
+    uint64_t desc = base & ~(align - 1);
+    uint64_t range = (base - desc + span + 3) & ~3ull;
+    if (range > vd->props.limits.maxStorageBufferRange)
+        return no(w, "an operand spans %llu bytes, over maxStorageBufferRange (%u)",
+                  (unsigned long long)range, vd->props.limits.maxStorageBufferRange);
+    if ((base - desc) / (uint64_t)es + span / (uint64_t)es > UINT32_MAX)
+        return no(w, "an operand has more than 2^32 elements");
+    d->b[s] = (VkDescriptorBufferInfo){r->buf->buf, desc, range};
+    d->used[s] = true;
+    d->written[s] = write;
+    d->pc.off[s] = (uint32_t)((base - desc) / (uint64_t)es);
+    for (int i = 0; i < PCE_MAX_DIMS; i++)
+        d->pc.nb[4 * s + i] = write || r->ne[i] > 1 ? (int32_t)(r->nb[i] / es) : 0;
+    (void)generic;
+    return true;
+}
+
+static bool variant(vk_dispatch *d, why_buf *w, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static bool variant(vk_dispatch *d, why_buf *w, const char *fmt, ...)
+{
+    char name[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    d->variant = pce_vk_variant_find(name);
+    if (d->variant < 0)
+        return no(w, "no SPIR-V variant %s", name);
+    return true;
+}
+
+static bool shape(vk_dispatch *d, const int64_t ne[PCE_MAX_DIMS], why_buf *w)
+{
+    uint64_t n = 1;
+    for (int i = 0; i < PCE_MAX_DIMS; i++) {
+        d->pc.ne[i] = (uint32_t)ne[i];
+        n *= (uint64_t)ne[i];
+    }
+    if (n > UINT32_MAX)
+        return no(w, "%llu elements: the kernels index with 32 bits", (unsigned long long)n);
+    d->pc.n = (uint32_t)n;
+    return true;
+}
+
+/* Spreads `groups` workgroups over x and y (x at most 65535). */
+static bool spread(const vk_device *vd, vk_dispatch *d, uint64_t groups, why_buf *w)
+{
+    uint64_t gx = groups < 65535 ? groups : 65535;
+    if (!gx)
+        gx = 1;
+    uint64_t gy = (groups + gx - 1) / gx;
+    if (gy > vd->props.limits.maxComputeWorkGroupCount[1])
+        return no(w, "%llu workgroups exceed the device's limit", (unsigned long long)groups);
+    d->groups[0] = (uint32_t)gx;
+    d->groups[1] = (uint32_t)(gy ? gy : 1);
+    d->groups[2] = 1;
+    return true;
+}
+
+static bool elementwise(const vk_device *vd, vk_dispatch *d, why_buf *w)
+{
+    return spread(vd, d, ((uint64_t)d->pc.n + vd->wg - 1) / vd->wg, w);
+}
+
+static bool rows(const vk_device *vd, vk_dispatch *d, why_buf *w)
+{
+    if (!vd->subgroup_arith)
+        return no(w, "row kernels need subgroup arithmetic in compute shaders");
+    uint64_t r = (uint64_t)d->pc.ne[0] * d->pc.ne[1] * d->pc.ne[2];
+    d->pc.n = (uint32_t)r;
+    return spread(vd, d, r, w);
+}
+
+static void init_dispatch(vk_dispatch *d, int node, int op)
+{
+    memset(d, 0, sizeof *d);
+    d->node = node;
+    d->op = op;
+}
+
+static bool copy_dispatch(const vk_device *vd, vk_dispatch *d, const pce_tref *src,
+                          const pce_tref *dst, int op, why_buf *w)
+{
+    return variant(d, w, "unary_%s_%s", dt_name[src->dtype], dt_name[dst->dtype]) &&
+           bind(vd, d, 0, src, false, false, w) && bind(vd, d, 3, dst, false, true, w) &&
+           shape(d, dst->ne, w) && ((void)(d->op = op), elementwise(vd, d, w));
+}
+
+static bool matmul(const vk_device *vd, const pce_exec_node *n, vk_dispatch *d, why_buf *w)
+{
+    const pce_tref *a = &n->src[0], *b = &n->src[1], *o = &n->dst;
+    int64_t M = o->ne[2], N = o->ne[3], K = a->ne[3];
+    if (!bind(vd, d, 3, o, false, true, w) || !shape(d, o->ne, w))
+        return false;
+    d->pc.ip[0] = (int32_t)K;
+    uint64_t batch = (uint64_t)o->ne[0] * (uint64_t)o->ne[1];
+    if (batch > vd->props.limits.maxComputeWorkGroupCount[2])
+        return no(w, "%llu matmul batches exceed the device's limit", (unsigned long long)batch);
+    if ((M == 1 || N == 1) && vd->subgroup_arith) {
+        /* decode: one workgroup per output, K split across invocations */
+        const pce_tref *x = M == 1 ? b : a, *v = M == 1 ? a : b;
+        if (!variant(d, w, "gemv_%s_%s", dt_name[x->dtype], dt_name[v->dtype]) ||
+            !bind(vd, d, 0, x, false, false, w) || !bind(vd, d, 1, v, false, false, w))
+            return false;
+        int32_t xs[4], vs[4], ds[4];
+        memcpy(xs, d->pc.nb, sizeof xs);
+        memcpy(vs, d->pc.nb + 4, sizeof vs);
+        memcpy(ds, d->pc.nb + 12, sizeof ds);
+        int32_t *pn = d->pc.nb;
+        /* X: (batch0, batch1, i, k); V: k at [7]; D: i at [14] */
+        if (M == 1) {
+            pn[2] = xs[3];
+            pn[3] = xs[2];
+            pn[7] = vs[3];
+            pn[14] = ds[3];
+        } else {
+            pn[7] = vs[2];
+            pn[14] = ds[2];
+        }
+        int64_t outs = M == 1 ? N : M;
+        d->pc.ne[2] = (uint32_t)outs;
+        if (!spread(vd, d, (uint64_t)outs, w))
+            return false;
+        d->groups[2] = (uint32_t)batch;
+        return true;
+    }
+    if (!variant(d, w, "matmul_%s_%s", dt_name[a->dtype], dt_name[b->dtype]) ||
+        !bind(vd, d, 0, a, false, false, w) || !bind(vd, d, 1, b, false, false, w))
+        return false;
+    d->pc.ip[1] = (d->pc.nb[3] == 1 ? 1 : 0) | (d->pc.nb[7] == 1 ? 2 : 0);
+    uint64_t gx = ((uint64_t)N + 63) / 64, gy = ((uint64_t)M + 63) / 64;
+    if (gx > vd->props.limits.maxComputeWorkGroupCount[0] ||
+        gy > vd->props.limits.maxComputeWorkGroupCount[1])
+        return no(w, "matmul of %lld x %lld outputs exceeds the workgroup count limit",
+                  (long long)M, (long long)N);
+    d->groups[0] = (uint32_t)gx;
+    d->groups[1] = (uint32_t)gy;
+    d->groups[2] = (uint32_t)batch;
+    return true;
+}
+
+/* Translates node n (position idx in the segment) into dispatches; returns
+ * how many (1 or 2), or 0 with the reason in w. */
+static int translate(const vk_device *vd, const pce_exec_node *n, int idx, vk_dispatch out[2],
+                     why_buf *w)
+{
+    for (int i = 0; i < n->nsrc; i++)
+        if (n->has_src[i] && !dtype_ok(vd, n->src[i].dtype, w))
+            return 0;
+    if (!dtype_ok(vd, n->dst.dtype, w))
+        return 0;
+    vk_dispatch *d = &out[0];
+    init_dispatch(d, idx, 0);
+    const pce_tref *dst = &n->dst, *s0 = &n->src[0];
+    const char *dn = dt_name[dst->dtype];
+    bool ok;
+    switch (n->op) {
+    case PCE_OP_ADD:
+    case PCE_OP_SUB:
+    case PCE_OP_MUL:
+    case PCE_OP_DIV:
+    case PCE_OP_SWIGLU:
+        d->op = n->op == PCE_OP_SWIGLU ? 4 : (int)(n->op - PCE_OP_ADD);
+        ok = variant(d, w, "binary_%s", dn) && bind(vd, d, 0, s0, false, false, w) &&
+             bind(vd, d, 1, &n->src[1], false, false, w) && bind(vd, d, 3, dst, false, true, w) &&
+             shape(d, dst->ne, w) && elementwise(vd, d, w);
+        return ok ? 1 : 0;
+    case PCE_OP_SCALE:
+    case PCE_OP_NEG:
+    case PCE_OP_ABS:
+    case PCE_OP_SQR:
+    case PCE_OP_SQRT:
+    case PCE_OP_EXP:
+    case PCE_OP_TANH:
+    case PCE_OP_RELU:
+    case PCE_OP_GELU:
+    case PCE_OP_GELU_ERF:
+    case PCE_OP_SILU:
+        d->pc.fp[0] = n->fp[0];
+        return copy_dispatch(vd, d, s0, dst, U_SCALE + (int)(n->op - PCE_OP_SCALE), w) ? 1 : 0;
+    case PCE_OP_CONTIGUOUS:
+    case PCE_OP_CAST: return copy_dispatch(vd, d, s0, dst, U_COPY, w) ? 1 : 0;
+    case PCE_OP_COPY_INTO: return copy_dispatch(vd, d, &n->src[1], dst, U_COPY, w) ? 1 : 0;
+    case PCE_OP_CAUSAL_MASK:
+        d->pc.ip[0] = n->ip[0];
+        return copy_dispatch(vd, d, s0, dst, U_CAUSAL, w) ? 1 : 0;
+    case PCE_OP_CONCAT: {
+        int c = n->ip[0];
+        pce_tref part = *dst;
+        memcpy(part.ne, s0->ne, sizeof part.ne);
+        if (!copy_dispatch(vd, d, s0, &part, U_COPY, w))
+            return 0;
+        init_dispatch(&out[1], idx, 0);
+        const pce_tref *s1 = &n->src[1];
+        memcpy(part.ne, s1->ne, sizeof part.ne);
+        part.offset = dst->offset + (size_t)(s0->ne[c] * dst->nb[c]);
+        return copy_dispatch(vd, &out[1], s1, &part, U_COPY, w) ? 2 : 0;
+    }
+    case PCE_OP_SUM_ROWS:
+    case PCE_OP_MEAN_ROWS:
+    case PCE_OP_MAX_ROWS:
+    case PCE_OP_ARGMAX:
+        d->op = (int)(n->op - PCE_OP_SUM_ROWS);
+        ok = variant(d, w, "%s_%s", n->op == PCE_OP_ARGMAX ? "argmax" : "reduce",
+                     dt_name[s0->dtype]) &&
+             bind(vd, d, 0, s0, false, false, w) && bind(vd, d, 3, dst, false, true, w) &&
+             shape(d, s0->ne, w) && rows(vd, d, w);
+        return ok ? 1 : 0;
+    case PCE_OP_RMS_NORM:
+    case PCE_OP_LAYER_NORM:
+        d->op = n->op == PCE_OP_LAYER_NORM;
+        d->pc.fp[0] = n->fp[0];
+        d->pc.ip[0] = d->pc.ip[1] = -1;
+        ok = variant(d, w, "norm_%s", dn) && bind(vd, d, 0, s0, false, false, w) &&
+             bind(vd, d, 3, dst, false, true, w) && shape(d, s0->ne, w);
+        for (int k = 1; ok && k <= 2; k++)
+            if (n->has_src[k]) {
+                ok = bind(vd, d, k, &n->src[k], true, false, w);
+                d->pc.ip[k - 1] = (int32_t)n->src[k].dtype;
+                /* a [D] parameter of any rank: its stride along D */
+                d->pc.nb[4 * k + 3] =
+                    (int32_t)(n->src[k].nb[3] /
+                              (int64_t)pce_dtype_get_info(n->src[k].dtype)->block_bytes);
+            }
+        return ok && rows(vd, d, w) ? 1 : 0;
+    case PCE_OP_SOFTMAX:
+        d->pc.fp[0] = n->fp[0];
+        d->pc.ip[0] = -1;
+        ok = variant(d, w, "softmax_%s", dn) && bind(vd, d, 0, s0, false, false, w) &&
+             bind(vd, d, 3, dst, false, true, w) && shape(d, s0->ne, w);
+        if (ok && n->has_src[1]) {
+            ok = bind(vd, d, 1, &n->src[1], true, false, w);
+            d->pc.ip[0] = (int32_t)n->src[1].dtype;
+        }
+        return ok && rows(vd, d, w) ? 1 : 0;
+    case PCE_OP_ROPE:
+        d->pc.ip[0] = n->ip[0];
+        d->pc.ip[1] = n->ip[1];
+        /* binding 2 (the angle table) is made at prepare */
+        ok = variant(d, w, "rope_%s", dn) && bind(vd, d, 0, s0, false, false, w) &&
+             bind(vd, d, 1, &n->src[1], false, false, w) && bind(vd, d, 3, dst, false, true, w) &&
+             shape(d, s0->ne, w) && elementwise(vd, d, w);
+        return ok ? 1 : 0;
+    case PCE_OP_GET_ROWS:
+        d->pc.ip[0] = (int32_t)s0->ne[2];
+        d->pc.ip[1] = idx;
+        d->bound = s0->ne[2];
+        d->used[4] = d->written[4] = true;
+        ok = variant(d, w, "get_rows_%s", dt_name[s0->dtype]) &&
+             bind(vd, d, 0, s0, false, false, w) && bind(vd, d, 1, &n->src[1], false, false, w) &&
+             bind(vd, d, 3, dst, false, true, w) && shape(d, dst->ne, w) && elementwise(vd, d, w);
+        return ok ? 1 : 0;
+    case PCE_OP_SET_ROWS: {
+        const pce_tref *src = &n->src[1], *ids = &n->src[2];
+        d->pc.ip[0] = (int32_t)dst->ne[2];
+        d->pc.ip[1] = idx;
+        d->bound = dst->ne[2];
+        d->used[4] = d->written[4] = true;
+        ok = variant(d, w, "ids_check") && bind(vd, d, 1, ids, false, false, w) &&
+             shape(d, ids->ne, w) && elementwise(vd, d, w);
+        if (!ok)
+            return 0;
+        vk_dispatch *e = &out[1];
+        init_dispatch(e, idx, 0);
+        e->pc.ip[0] = (int32_t)dst->ne[2];
+        e->used[4] = true;
+        ok = variant(e, w, "set_rows_%s_%s", dt_name[src->dtype], dn) &&
+             bind(vd, e, 0, src, false, false, w) && bind(vd, e, 2, ids, false, false, w) &&
+             bind(vd, e, 3, dst, false, true, w) && shape(e, src->ne, w) && elementwise(vd, e, w);
+        return ok ? 2 : 0;
+    }
+    case PCE_OP_MATMUL: return matmul(vd, n, d, w) ? 1 : 0;
+    default: no(w, "op %s has no Vulkan kernel", pce_op_name(n->op)); return 0;
+    }
+}
+
+bool pce_vk_supports(const pce_device *dev, const pce_exec_node *n)
+{
+    char why[256] = "";
+    why_buf w = {why, sizeof why};
+    vk_dispatch d[2];
+    if (translate(dev->impl, n, 0, d, &w))
+        return true;
+    pce_log(dev->ctx, PCE_LOG_INFO, "%s: %s '%s' not supported: %s", dev->props.name,
+            pce_op_name(n->op), n->tensor ? n->tensor->name : "?", why);
+    return false;
+}
+
+/* The angle table of a rope node: per pair i, theta^(-2i/n_rot) / 2pi as a
+ * 64-bit fraction of a turn (see shaders/rope.comp). */
+static pce_status rope_table(pce_device *dev, vk_segment *vs, const pce_exec_node *n,
+                             vk_dispatch *d)
+{
+    int half = n->ip[0] / 2;
+    size_t bytes = (size_t)(half ? half : 1) * 8;
+    uint32_t *t = calloc(1, bytes);
+    pce_buffer **own = realloc(vs->owned, (size_t)(vs->n_owned + 1) * sizeof *own);
+    if (!t || !own) {
+        free(t);
+        if (own)
+            vs->owned = own;
+        return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "rope table of %zu bytes", bytes);
+    }
+    vs->owned = own;
+    for (int i = 0; i < half; i++) {
+        double s = pow((double)n->fp[0], -2.0 * i / n->ip[0]);
+        double f = s / (2.0 * 3.14159265358979323846);
+        f -= floor(f);
+        double hi = floor(f * 4294967296.0);
+        t[2 * i] = (uint32_t)hi;
+        t[2 * i + 1] = (uint32_t)floor((f * 4294967296.0 - hi) * 4294967296.0);
+    }
+    pce_buffer *b;
+    pce_status st = pce_vk_buffer_alloc(dev, bytes, &b);
+    if (st == PCE_OK) {
+        vs->owned[vs->n_owned++] = b;
+        st = pce_vk_upload(dev, b, 0, t, bytes);
+    }
+    free(t);
+    if (st != PCE_OK)
+        return st;
+    d->b[2] = (VkDescriptorBufferInfo){b->buf, b->offset, b->size};
+    d->used[2] = true;
+    return PCE_OK;
+}
+
+static bool overlaps(const VkDescriptorBufferInfo *a, const VkDescriptorBufferInfo *b)
+{
+    return a->buffer == b->buffer && a->offset < b->offset + b->range &&
+           b->offset < a->offset + a->range;
+}
+
+/* Whether d must wait for the dispatches since the last barrier. */
+static bool hazard(const vk_dispatch *d, const vk_dispatch *since, int n)
+{
+    for (int j = 0; j < n; j++)
+        for (int a = 0; a < 5; a++) {
+            if (!d->used[a])
+                continue;
+            for (int b = 0; b < 5; b++)
+                if (since[j].used[b] && (d->written[a] || since[j].written[b]) &&
+                    overlaps(&d->b[a], &since[j].b[b]))
+                    return true;
+        }
+    return false;
+}
+
+static void barrier(VkCommandBuffer cmd, VkPipelineStageFlags from, VkAccessFlags src,
+                    VkPipelineStageFlags to, VkAccessFlags dst)
+{
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = src, .dstAccessMask = dst};
+    vkCmdPipelineBarrier(cmd, from, to, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+static pce_status record(pce_device *dev, vk_segment *vs)
+{
+    vk_device *vd = dev->impl;
+    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, (uint32_t)(5 * vs->n)};
+    VkDescriptorPoolCreateInfo dpi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                      .maxSets = (uint32_t)vs->n,
+                                      .poolSizeCount = 1,
+                                      .pPoolSizes = &ps};
+    VkResult r = vkCreateDescriptorPool(vd->dev, &dpi, NULL, &vs->dpool);
+    VkDescriptorSet *sets = calloc((size_t)vs->n, sizeof *sets);
+    VkDescriptorSetLayout *layouts = calloc((size_t)vs->n, sizeof *layouts);
+    if (!sets || !layouts) {
+        free(sets);
+        free(layouts);
+        return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "%s: %d descriptor sets", dev->props.name,
+                        vs->n);
+    }
+    for (int i = 0; i < vs->n; i++)
+        layouts[i] = vd->dsl;
+    VkDescriptorSetAllocateInfo dai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                       .descriptorPool = vs->dpool,
+                                       .descriptorSetCount = (uint32_t)vs->n,
+                                       .pSetLayouts = layouts};
+    if (r == VK_SUCCESS)
+        r = vkAllocateDescriptorSets(vd->dev, &dai, sets);
+    free(layouts);
+    VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                       .commandPool = vd->cmd_pool,
+                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                       .commandBufferCount = 1};
+    if (r == VK_SUCCESS)
+        r = vkAllocateCommandBuffers(vd->dev, &cai, &vs->cmd);
+    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    if (r == VK_SUCCESS)
+        r = vkCreateFence(vd->dev, &fci, NULL, &vs->fence);
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    if (r == VK_SUCCESS)
+        r = vkBeginCommandBuffer(vs->cmd, &bi);
+    if (r != VK_SUCCESS) {
+        free(sets);
+        return pce_fail(dev->ctx, pce_vk_status(r), "%s: recording %d dispatches: %s",
+                        dev->props.name, vs->n, pce_vk_result_name(r));
+    }
+    VkDescriptorBufferInfo err = {vd->err_buf, 0, 16};
+    for (int i = 0; i < vs->n; i++) {
+        vk_dispatch *d = &vs->d[i];
+        d->b[4] = err;
+        VkWriteDescriptorSet wr[5];
+        for (int k = 0; k < 5; k++) {
+            if (!d->used[k] && k < 4)
+                d->b[k] = err; /* unused slot: any valid buffer */
+            wr[k] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                           .dstSet = sets[i],
+                                           .dstBinding = (uint32_t)k,
+                                           .descriptorCount = 1,
+                                           .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                           .pBufferInfo = &d->b[k]};
+        }
+        vkUpdateDescriptorSets(vd->dev, 5, wr, 0, NULL);
+    }
+    /* the error record starts clear on every run */
+    vkCmdFillBuffer(vs->cmd, vd->err_buf, 0, 16, 0);
+    barrier(vs->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+            VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+    int since = 0, barriers = 0;
+    VkPipeline bound = VK_NULL_HANDLE;
+    for (int i = 0; i < vs->n; i++) {
+        vk_dispatch *d = &vs->d[i];
+        if (hazard(d, vs->d + since, i - since)) {
+            barrier(vs->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+                    VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                    VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+            since = i;
+            barriers++;
+        }
+        if (d->pipe != bound) {
+            vkCmdBindPipeline(vs->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, d->pipe);
+            bound = d->pipe;
+        }
+        vkCmdBindDescriptorSets(vs->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vd->layout, 0, 1, &sets[i],
+                                0, NULL);
+        vkCmdPushConstants(vs->cmd, vd->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof d->pc,
+                           &d->pc);
+        vkCmdDispatch(vs->cmd, d->groups[0], d->groups[1], d->groups[2]);
+    }
+    /* results and the error record become visible to the host */
+    barrier(vs->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+            VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+            VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT);
+    free(sets);
+    r = vkEndCommandBuffer(vs->cmd);
+    if (r != VK_SUCCESS)
+        return pce_fail(dev->ctx, pce_vk_status(r), "%s: vkEndCommandBuffer: %s", dev->props.name,
+                        pce_vk_result_name(r));
+    pce_log(dev->ctx, PCE_LOG_DEBUG, "%s: recorded %d dispatches with %d barriers", dev->props.name,
+            vs->n, barriers);
+    return PCE_OK;
+}
+
+pce_status pce_vk_segment_prepare(pce_device *dev, pce_segment *seg)
+{
+    pce_status st = pce_vk_ready(dev);
+    if (st != PCE_OK)
+        return st;
+    vk_device *vd = dev->impl;
+    vk_segment *vs = calloc(1, sizeof *vs);
+    if (!vs)
+        return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "%s: segment", dev->props.name);
+    seg->impl = vs;
+    vs->d = calloc((size_t)(2 * seg->n_nodes + 1), sizeof *vs->d);
+    if (!vs->d)
+        return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "%s: %d dispatches", dev->props.name,
+                        2 * seg->n_nodes);
+    for (int i = 0; i < seg->n_nodes; i++) {
+        const pce_exec_node *n = &seg->nodes[i];
+        char why[256] = "";
+        why_buf w = {why, sizeof why};
+        int k = translate(vd, n, i, vs->d + vs->n, &w);
+        if (!k)
+            return pce_fail(dev->ctx, PCE_ERR_UNSUPPORTED, "%s: node '%s' (%s): %s",
+                            dev->props.name, n->tensor ? n->tensor->name : "?", pce_op_name(n->op),
+                            why);
+        if (n->op == PCE_OP_ROPE && (st = rope_table(dev, vs, n, &vs->d[vs->n])) != PCE_OK)
+            return st;
+        for (int j = 0; j < k; j++) {
+            vk_dispatch *d = &vs->d[vs->n + j];
+            if ((st = pce_vk_pipeline_get(dev, d->variant, d->op, &d->pipe)) != PCE_OK)
+                return st;
+        }
+        vs->n += k;
+    }
+    if (!vs->n)
+        return PCE_OK;
+    return record(dev, vs);
+}
+
+pce_status pce_vk_segment_run(pce_device *dev, pce_segment *seg)
+{
+    vk_device *vd = dev->impl;
+    vk_segment *vs = seg->impl;
+    if (!vs || !vs->n)
+        return PCE_OK;
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                       .commandBufferCount = 1,
+                       .pCommandBuffers = &vs->cmd};
+    VkResult r = vkResetFences(vd->dev, 1, &vs->fence);
+    if (r == VK_SUCCESS)
+        r = vkQueueSubmit(vd->queue, 1, &si, vs->fence);
+    if (r == VK_SUCCESS)
+        r = vkWaitForFences(vd->dev, 1, &vs->fence, VK_TRUE, UINT64_MAX);
+    if (r != VK_SUCCESS)
+        return pce_fail(dev->ctx, pce_vk_status(r), "%s: running %d dispatches: %s",
+                        dev->props.name, vs->n, pce_vk_result_name(r));
+    volatile const uint32_t *err = vd->err_map;
+    if (err[0]) {
+        int node = (int)err[1];
+        int64_t bound = 0;
+        for (int i = 0; i < vs->n; i++)
+            if (vs->d[i].node == node && vs->d[i].bound)
+                bound = vs->d[i].bound;
+        const pce_exec_node *n = node >= 0 && node < seg->n_nodes ? &seg->nodes[node] : NULL;
+        return pce_fail(dev->ctx, PCE_ERR_INVALID_ARGUMENT,
+                        "%s '%s': ids[%u] = %d is outside [0, %lld)", n ? pce_op_name(n->op) : "?",
+                        n && n->tensor ? n->tensor->name : "?", err[2], (int32_t)err[3],
+                        (long long)bound);
+    }
+    return PCE_OK;
+}
+
+void pce_vk_segment_release(pce_device *dev, pce_segment *seg)
+{
+    vk_device *vd = dev->impl;
+    vk_segment *vs = seg->impl;
+    if (!vs)
+        return;
+    if (vs->fence) {
+        vkWaitForFences(vd->dev, 1, &vs->fence, VK_TRUE, UINT64_MAX);
+        vkDestroyFence(vd->dev, vs->fence, NULL);
+    }
+    if (vs->cmd)
+        vkFreeCommandBuffers(vd->dev, vd->cmd_pool, 1, &vs->cmd);
+    if (vs->dpool)
+        vkDestroyDescriptorPool(vd->dev, vs->dpool, NULL);
+    for (int i = 0; i < vs->n_owned; i++)
+        pce_vk_buffer_free(dev, vs->owned[i]);
+    free(vs->owned);
+    free(vs->d);
+    free(vs);
+    seg->impl = NULL;
+}

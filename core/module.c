@@ -1,0 +1,186 @@
+/* module.c — finds, loads and probes the loadable backend modules.
+ *
+ * Search order for libpce-backend-NAME.so: the directories of
+ * PCE_BACKEND_PATH (or pce_context_options.backend_path), then, when this
+ * library runs from its build tree, the module's folder in that tree, else
+ * the installed module folder (<libdir>/pce). A module that is missing,
+ * fails to load (its vendor runtime is absent) or was built by another pce
+ * makes its backend "unavailable" with the reason; nothing aborts. */
+#include "../backends/backend.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef PCE_MODULE_DIR
+#define PCE_MODULE_DIR ""
+#endif
+#ifndef PCE_BUILD_ROOT
+#define PCE_BUILD_ROOT ""
+#endif
+
+static pce_status host_fail(pce_context *ctx, pce_status st, const char *msg)
+{
+    return pce_fail(ctx, st, "%s", msg);
+}
+
+static void host_log(const pce_context *ctx, pce_log_level level, const char *msg)
+{
+    pce_log(ctx, level, "%s", msg);
+}
+
+static void host_add_unavailable(pce_context *ctx, const char *backend, const char *reason)
+{
+    pce_context_add_unavailable(ctx, backend, "%s", reason);
+}
+
+#define PCE_STR2(x) #x
+#define PCE_STR(x) PCE_STR2(x)
+
+/* Static: modules keep the pointer for their lifetime. */
+static const pce_backend_host host_table = {
+    .abi = PCE_BACKEND_ABI,
+    .size_context = sizeof(pce_context),
+    .size_device = sizeof(pce_device),
+    .size_tensor = sizeof(pce_tensor),
+    .size_exec_node = sizeof(pce_exec_node),
+    .version =
+        PCE_STR(PCE_VERSION_MAJOR) "." PCE_STR(PCE_VERSION_MINOR) "." PCE_STR(PCE_VERSION_PATCH),
+    .fail = host_fail,
+    .log = host_log,
+    .add_device = pce_context_add_device,
+    .add_unavailable = host_add_unavailable,
+    .op_name = pce_op_name,
+};
+
+static const char anchor = 0; /* an address inside this library, for dladdr */
+
+/* True when this code runs from the build tree (tests, ./build/tools/pce). */
+static bool in_build_tree(void)
+{
+    Dl_info info;
+    if (!PCE_BUILD_ROOT[0] || !dladdr(&anchor, &info) || !info.dli_fname)
+        return false;
+    char self[4096];
+    const char *path = info.dli_fname;
+    if (!strchr(path, '/')) { /* the main executable: ask the kernel */
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n <= 0)
+            return false;
+        self[n] = 0;
+        path = self;
+    }
+    size_t n = strlen(PCE_BUILD_ROOT);
+    return strncmp(path, PCE_BUILD_ROOT, n) == 0 && path[n] == '/';
+}
+
+/* Tries one file; on failure appends why to `why`. */
+static void *try_open(const char *path, char *why, size_t cap)
+{
+    if (access(path, F_OK) != 0)
+        return NULL;
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(why, cap, "%.400s", e ? e : "dlopen failed");
+    }
+    return h;
+}
+
+static pce_status remember(pce_context *ctx, void *handle)
+{
+    void **m = realloc(ctx->modules, (size_t)(ctx->n_modules + 1) * sizeof *m);
+    if (!m)
+        return PCE_ERR_OUT_OF_MEMORY;
+    ctx->modules = m;
+    ctx->modules[ctx->n_modules++] = handle;
+    return PCE_OK;
+}
+
+static void load_one(pce_context *ctx, const char *backend)
+{
+    char file[64], path[4096], why[512] = "", searched[1024] = "";
+    snprintf(file, sizeof file, "libpce-backend-%s.so", backend);
+    void *h = NULL;
+    /* 1. the user's folders */
+    const char *list = ctx->backend_path;
+    while (!h && list && *list) {
+        size_t n = strcspn(list, ":");
+        if (n) {
+            snprintf(path, sizeof path, "%.*s/%s", (int)n, list, file);
+            h = try_open(path, why, sizeof why);
+            snprintf(searched + strlen(searched), sizeof searched - strlen(searched), "%s%.*s",
+                     searched[0] ? ", " : "", (int)n, list);
+        }
+        list += n + (list[n] == ':');
+    }
+    /* 2. the build tree or the installed folder */
+    if (!h && !why[0]) {
+        if (in_build_tree())
+            snprintf(path, sizeof path, "%s/backends/%s/%s", PCE_BUILD_ROOT, backend, file);
+        else
+            snprintf(path, sizeof path, "%s/%s", PCE_MODULE_DIR, file);
+        h = try_open(path, why, sizeof why);
+        snprintf(searched + strlen(searched), sizeof searched - strlen(searched), "%s%.*s",
+                 searched[0] ? ", " : "", (int)(strrchr(path, '/') - path), path);
+    }
+    if (!h) {
+        if (why[0])
+            pce_context_add_unavailable(ctx, backend, "module %s does not load: %s", file, why);
+        else
+            pce_context_add_unavailable(ctx, backend, "module %s not found (searched %s)", file,
+                                        searched);
+        return;
+    }
+    pce_backend_module_probe_fn probe;
+    *(void **)&probe = dlsym(h, PCE_BACKEND_ENTRY);
+    if (!probe) {
+        pce_context_add_unavailable(ctx, backend, "module %s has no %s: not a pce backend", file,
+                                    PCE_BACKEND_ENTRY);
+        dlclose(h);
+        return;
+    }
+    if (remember(ctx, h) != PCE_OK) {
+        dlclose(h);
+        pce_context_add_unavailable(ctx, backend, "out of memory loading %s", file);
+        return;
+    }
+    pce_status st = probe(ctx, &host_table);
+    if (st != PCE_OK)
+        pce_context_add_unavailable(ctx, backend, "%s", ctx->error);
+}
+
+void pce_modules_probe(pce_context *ctx)
+{
+    static const struct {
+        const char *name;
+        bool built;
+    } mods[] = {
+#ifdef PCE_BUILT_VULKAN
+        {"vulkan", true},
+#else
+        {"vulkan", false},
+#endif
+        {"cuda", false},
+        {"hip", false},
+    };
+    for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++) {
+        if (mods[i].built)
+            load_one(ctx, mods[i].name);
+        else
+            pce_context_add_unavailable(
+                ctx, mods[i].name,
+                "not built into this pce (its Meson option was disabled or its SDK missing)");
+    }
+}
+
+void pce_modules_release(pce_context *ctx)
+{
+    for (int i = 0; i < ctx->n_modules; i++)
+        dlclose(ctx->modules[i]);
+    free(ctx->modules);
+    ctx->modules = NULL;
+    ctx->n_modules = 0;
+}
