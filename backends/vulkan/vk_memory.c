@@ -214,6 +214,15 @@ pce_status pce_vk_buffer_alloc(pce_device *dev, size_t bytes, pce_buffer **out)
     if (!b)
         return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "%s: buffer record", dev->props.name);
     uint64_t size = ((uint64_t)bytes + 15) & ~15ull;
+    uint64_t heap = vd->mem.memoryHeaps[vd->mem.memoryTypes[vd->mem_type].heapIndex].size;
+    if (size > vd->max_alloc || size > heap) {
+        free(b);
+        return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY,
+                        "%s: %zu bytes in one buffer exceed the device's %s (%llu bytes)",
+                        dev->props.name, bytes,
+                        size > heap ? "memory heap" : "maxMemoryAllocationSize",
+                        (unsigned long long)(size > heap ? heap : vd->max_alloc));
+    }
     uint64_t align = vd->props.limits.minStorageBufferOffsetAlignment;
     if (align < 64)
         align = 64;
