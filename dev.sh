@@ -9,11 +9,17 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 
-# Debian (12) packages the build and the tests need. Later issues add the
-# Vulkan (libvulkan-dev glslang-tools mesa-vulkan-drivers vulkan-validationlayers),
-# CUDA and HIP toolchains here.
+# Debian (12) packages the build and the tests need: the Vulkan SDK and
+# glslang/spirv-tools build the Vulkan backend; Mesa's lavapipe (in
+# mesa-vulkan-drivers) runs it on the CPU and the Khronos validation layer
+# checks every call in the tests. Later issues add the CUDA and HIP toolchains.
 PACKAGES=(meson ninja-build pkg-config gcc libc6-dev check libsubunit-dev libopenblas-dev python3
-    clang-format git)
+    clang-format git libvulkan-dev glslang-tools spirv-tools mesa-vulkan-drivers
+    vulkan-validationlayers)
+
+# Backends whose packages this script installs: their tests must find a
+# device and fail (instead of skipping) when they do not.
+export PCE_REQUIRE_BACKENDS=vulkan
 
 usage() {
     cat >&2 <<'EOF'
@@ -146,6 +152,16 @@ step_install() {
 
     cc -std=c11 -Wall -Wextra -Werror examples/mlp.c "${flags[@]}" -lm -o "$tmp/mlp"
     LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$tmp/mlp"
+
+    # The installed pce finds its backend modules in <libdir>/pce.
+    local pce_bin module out
+    pce_bin=$(find "$tmp" -path '*/bin/pce' -type f -print -quit)
+    module=$(find "$tmp" -name 'libpce-backend-vulkan.so' -print -quit)
+    echo "module: ${module#"$tmp"}"
+    [[ "$module" == "$libdir/pce/libpce-backend-vulkan.so" ]]
+    out=$(LD_LIBRARY_PATH="$libdir" "$pce_bin" devices)
+    echo "$out"
+    grep -q '^vulkan0 ' <<<"$out"
 }
 
 # count_tests DIR: adds DIR's meson test results to the totals.

@@ -2,8 +2,9 @@
  *
  * Search order for libpce-backend-NAME.so: the directories of
  * PCE_BACKEND_PATH (or pce_context_options.backend_path), then, when this
- * library runs from its build tree, the module's folder in that tree, else
- * the installed module folder (<libdir>/pce). A module that is missing,
+ * library runs from its build tree, the module's folder in that tree; else
+ * the folder pce/ next to the loaded libpce.so, then the configured install
+ * folder (<prefix>/<libdir>/pce). A module that is missing,
  * fails to load (its vendor runtime is absent) or was built by another pce
  * makes its backend "unavailable" with the reason; nothing aborts. */
 #include "../backends/backend.h"
@@ -57,23 +58,20 @@ static const pce_backend_host host_table = {
 
 static const char anchor = 0; /* an address inside this library, for dladdr */
 
-/* True when this code runs from the build tree (tests, ./build/tools/pce). */
-static bool in_build_tree(void)
+/* The file this code was loaded from (libpce.so, or the executable it is
+ * linked into), or "" if unknown. */
+static void self_path(char *buf, size_t cap)
 {
     Dl_info info;
-    if (!PCE_BUILD_ROOT[0] || !dladdr(&anchor, &info) || !info.dli_fname)
-        return false;
-    char self[4096];
-    const char *path = info.dli_fname;
-    if (!strchr(path, '/')) { /* the main executable: ask the kernel */
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n <= 0)
-            return false;
-        self[n] = 0;
-        path = self;
+    buf[0] = 0;
+    if (!dladdr(&anchor, &info) || !info.dli_fname)
+        return;
+    if (strchr(info.dli_fname, '/')) {
+        snprintf(buf, cap, "%s", info.dli_fname);
+    } else { /* the main executable: ask the kernel */
+        ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+        buf[n > 0 ? n : 0] = 0;
     }
-    size_t n = strlen(PCE_BUILD_ROOT);
-    return strncmp(path, PCE_BUILD_ROOT, n) == 0 && path[n] == '/';
 }
 
 /* Tries one file; on failure appends why to `why`. */
@@ -116,15 +114,27 @@ static void load_one(pce_context *ctx, const char *backend)
         }
         list += n + (list[n] == ':');
     }
-    /* 2. the build tree or the installed folder */
-    if (!h && !why[0]) {
-        if (in_build_tree())
-            snprintf(path, sizeof path, "%s/backends/%s/%s", PCE_BUILD_ROOT, backend, file);
-        else
-            snprintf(path, sizeof path, "%s/%s", PCE_MODULE_DIR, file);
+    /* 2. the build tree when running from it; else next to this library
+     * (<libdir>/pce, so an install that was moved still finds its
+     * modules), then the configured install folder */
+    char self[1024], dirs[2][1200];
+    int n_dirs = 0;
+    self_path(self, sizeof self);
+    size_t root = strlen(PCE_BUILD_ROOT);
+    if (root && strncmp(self, PCE_BUILD_ROOT, root) == 0 && self[root] == '/') {
+        snprintf(dirs[n_dirs++], sizeof dirs[0], "%.1000s/backends/%.32s", PCE_BUILD_ROOT,
+                 backend);
+    } else {
+        char *slash = strrchr(self, '/');
+        if (slash)
+            snprintf(dirs[n_dirs++], sizeof dirs[0], "%.*s/pce", (int)(slash - self), self);
+        snprintf(dirs[n_dirs++], sizeof dirs[0], "%.1000s", PCE_MODULE_DIR);
+    }
+    for (int i = 0; i < n_dirs && !h && !why[0]; i++) {
+        snprintf(path, sizeof path, "%.1200s/%.60s", dirs[i], file);
         h = try_open(path, why, sizeof why);
-        snprintf(searched + strlen(searched), sizeof searched - strlen(searched), "%s%.*s",
-                 searched[0] ? ", " : "", (int)(strrchr(path, '/') - path), path);
+        snprintf(searched + strlen(searched), sizeof searched - strlen(searched), "%s%.300s",
+                 searched[0] ? ", " : "", dirs[i]);
     }
     if (!h) {
         if (why[0])
