@@ -263,19 +263,83 @@ static void human(char *buf, size_t cap, uint64_t b)
 static void vk_device_destroy(pce_device *dev);
 static pce_status vk_synchronize(pce_device *dev);
 
+/* The vtable entries that touch shared device state, under the device lock. */
+static vk_device *lock(pce_device *dev)
+{
+    vk_device *vd = dev->impl;
+    pthread_mutex_lock(&vd->lock);
+    return vd;
+}
+
+static pce_status unlock(vk_device *vd, pce_status st)
+{
+    pthread_mutex_unlock(&vd->lock);
+    return st;
+}
+
+static pce_status l_alloc(pce_device *dev, size_t bytes, pce_buffer **out)
+{
+    vk_device *vd = lock(dev);
+    return unlock(vd, pce_vk_buffer_alloc(dev, bytes, out));
+}
+
+static pce_status l_upload(pce_device *dev, pce_buffer *b, size_t off, const void *src, size_t n)
+{
+    vk_device *vd = lock(dev);
+    return unlock(vd, pce_vk_upload(dev, b, off, src, n));
+}
+
+static pce_status l_download(pce_device *dev, pce_buffer *b, size_t off, void *dst, size_t n)
+{
+    vk_device *vd = lock(dev);
+    return unlock(vd, pce_vk_download(dev, b, off, dst, n));
+}
+
+static pce_status l_prepare(pce_device *dev, pce_segment *seg)
+{
+    vk_device *vd = lock(dev);
+    return unlock(vd, pce_vk_segment_prepare(dev, seg));
+}
+
+static pce_status l_run(pce_device *dev, pce_segment *seg)
+{
+    vk_device *vd = lock(dev);
+    return unlock(vd, pce_vk_segment_run(dev, seg));
+}
+
+static pce_status l_sync(pce_device *dev)
+{
+    vk_device *vd = lock(dev);
+    return unlock(vd, vk_synchronize(dev));
+}
+
+static void l_free(pce_device *dev, pce_buffer *b)
+{
+    vk_device *vd = lock(dev);
+    pce_vk_buffer_free(dev, b);
+    unlock(vd, PCE_OK);
+}
+
+static void l_release(pce_device *dev, pce_segment *seg)
+{
+    vk_device *vd = lock(dev);
+    pce_vk_segment_release(dev, seg);
+    unlock(vd, PCE_OK);
+}
+
 static const pce_backend_vtbl vk_vtbl = {
     .name = "vulkan",
     .device_destroy = vk_device_destroy,
     .supports = pce_vk_supports,
-    .buffer_alloc = pce_vk_buffer_alloc,
-    .buffer_free = pce_vk_buffer_free,
+    .buffer_alloc = l_alloc,
+    .buffer_free = l_free,
     .buffer_host_ptr = pce_vk_buffer_host_ptr,
-    .upload = pce_vk_upload,
-    .download = pce_vk_download,
-    .segment_prepare = pce_vk_segment_prepare,
-    .segment_run = pce_vk_segment_run,
-    .segment_release = pce_vk_segment_release,
-    .synchronize = vk_synchronize,
+    .upload = l_upload,
+    .download = l_download,
+    .segment_prepare = l_prepare,
+    .segment_run = l_run,
+    .segment_release = l_release,
+    .synchronize = l_sync,
 };
 
 static pce_status add_device(pce_context *ctx, vk_instance *inst, const phys_snapshot *s, int n)
@@ -299,6 +363,11 @@ static pce_status add_device(pce_context *ctx, vk_instance *inst, const phys_sna
     vd->storage8 = s->storage8;
     vd->subgroup_arith = s->subgroup_arith;
     vd->queue_family = (uint32_t)s->queue_family;
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&vd->lock, &ma);
+    pthread_mutexattr_destroy(&ma);
     uint32_t wg = 256;
     if (wg > s->props.limits.maxComputeWorkGroupInvocations)
         wg = s->props.limits.maxComputeWorkGroupInvocations;
@@ -482,6 +551,7 @@ static void vk_device_destroy(pce_device *dev)
         vkDestroyDevice(vd->dev, NULL);
     }
     instance_release(vd->inst);
+    pthread_mutex_destroy(&vd->lock);
     free(vd);
     dev->impl = NULL;
 }

@@ -7,6 +7,7 @@
 #include "../backend.h"
 #include "vk_suballoc.h"
 
+#include <pthread.h>
 #include <vulkan/vulkan.h>
 
 /* Shared by the devices of one context; destroyed with the last of them. */
@@ -49,6 +50,10 @@ typedef struct vk_device {
     uint32_t min_subgroup, subgroup;
     bool storage16, storage8, subgroup_arith;
     uint32_t queue_family;
+    /* Serialises the vtable entries on this device (recursive): the queue,
+     * the pool, the staging buffer, the pipeline table and the error record
+     * are shared by every plan on it. */
+    pthread_mutex_t lock;
 
     /* created on first use */
     bool ready;
