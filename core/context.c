@@ -74,6 +74,9 @@ static pce_status apply_options(pce_context *ctx, const pce_context_options *opt
     else if (env && *env)
         ctx->vulkan_validation = strcmp(env, "0") != 0;
 
+    env = getenv("PCE_VULKAN_STAGING");
+    ctx->vulkan_staging = env && *env && strcmp(env, "0") != 0;
+
     const char *kern = o.cpu_kernels ? o.cpu_kernels : getenv("PCE_CPU_KERNELS");
     if (kern && *kern) {
         if (strcmp(kern, "reference") == 0)

@@ -117,6 +117,7 @@ struct pce_context {
     int n_unavailable;
     char *backend_path;     /* PCE_BACKEND_PATH: folders searched for modules first */
     bool vulkan_validation; /* PCE_VULKAN_VALIDATION: Khronos validation layer on */
+    bool vulkan_staging;    /* PCE_VULKAN_STAGING: stage all copies, as on a discrete GPU */
     void **modules;         /* dlopen handles of loaded backend modules */
     int n_modules;
     char error[1024];

@@ -151,7 +151,9 @@ pce_status pce_vk_memory_init(pce_device *dev)
     vd->mem_type = (uint32_t)t;
     vd->staging_type = (uint32_t)st;
     const VkMemoryPropertyFlags tf = vd->mem.memoryTypes[t].propertyFlags;
-    vd->mapped = (tf & host) == host;
+    /* PCE_VULKAN_STAGING: move data through the staging buffer even where
+     * it could be mapped, so the discrete-GPU path runs on lavapipe in CI */
+    vd->mapped = (tf & host) == host && !dev->ctx->vulkan_staging;
 
     uint64_t block = BLOCK_BYTES;
     if (block > vd->max_alloc)
@@ -246,7 +248,7 @@ pce_status pce_vk_buffer_alloc(pce_device *dev, size_t bytes, pce_buffer **out)
     b->buf = blk->buf;
     b->offset = b->alloc.offset;
     b->size = size ? size : 16;
-    b->map = blk->map ? blk->map + b->offset : NULL;
+    b->map = blk->map && vd->mapped ? blk->map + b->offset : NULL;
     *out = b;
     return PCE_OK;
 }
