@@ -135,11 +135,13 @@ void report_error(int node, uint pos, int value)
     }
 }
 
-// Work item of a 1-D launch spread over x and y (x is capped at 65535 groups).
-uint item_index()
-{
-    return gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
-}
+// Elementwise kernels loop over their items with a grid stride: the host
+// launches at most as many workgroups as the device wants (few on a CPU
+// implementation, where each workgroup costs microseconds to start).
+// Macros, not functions: gl_WorkGroupSize only takes the specialised size
+// after the shader's own `layout(local_size_x_id = 0) in;`.
+#define ITEM_INDEX (gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x)
+#define ITEM_STRIDE (gl_NumWorkGroups.x * gl_NumWorkGroups.y * gl_WorkGroupSize.x)
 uint group_index()
 {
     return gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;

@@ -7,11 +7,8 @@
 layout(local_size_x_id = 0) in;
 layout(std430, binding = 1) readonly buffer BufIds { int ids_[]; };
 
-void main()
+void item(uint i)
 {
-    uint i = item_index();
-    if (i >= pc.n)
-        return;
     uvec4 c = coords(i);
     int id = ids_[pc.off[1] + c.z * uint(pc.nb[7])];
     float v = 0.0;
@@ -22,4 +19,10 @@ void main()
         v = LOAD_A(at(0, uvec4(0u, 0u, uint(id), c.w)));
     }
     STORE_D(at(3, c), v);
+}
+
+void main()
+{
+    for (uint i = ITEM_INDEX; i < pc.n; i += ITEM_STRIDE)
+        item(i);
 }

@@ -6,12 +6,15 @@
 layout(local_size_x_id = 0) in;
 layout(std430, binding = 1) readonly buffer BufIds { int ids_[]; };
 
-void main()
+void item(uint i)
 {
-    uint i = item_index();
-    if (i >= pc.n)
-        return;
     int id = ids_[pc.off[1] + i * uint(pc.nb[7])];
     if (id < 0 || id >= pc.ip[0])
         report_error(pc.ip[1], i, id);
+}
+
+void main()
+{
+    for (uint i = ITEM_INDEX; i < pc.n; i += ITEM_STRIDE)
+        item(i);
 }

@@ -13,11 +13,8 @@ layout(local_size_x_id = 0) in;
 layout(std430, binding = 1) readonly buffer BufPos { int pos_[]; };
 layout(std430, binding = 2) readonly buffer BufTab { uint tab_[]; };
 
-void main()
+void item(uint i)
 {
-    uint i = item_index();
-    if (i >= pc.n)
-        return;
     uvec4 c = coords(i);
     uint j = c.w, n_rot = uint(pc.ip[0]), half_rot = n_rot / 2u;
     if (j >= n_rot) {
@@ -40,4 +37,10 @@ void main()
     float x0 = LOAD_A(at(0, c0)), x1 = LOAD_A(at(0, c1));
     STORE_D(at(3, c0), x0 * cs - x1 * sn);
     STORE_D(at(3, c1), x0 * sn + x1 * cs);
+}
+
+void main()
+{
+    for (uint i = ITEM_INDEX; i < pc.n; i += ITEM_STRIDE)
+        item(i);
 }

@@ -8,14 +8,19 @@
 layout(local_size_x_id = 0) in;
 layout(std430, binding = 2) readonly buffer BufIds { int ids_[]; };
 
-void main()
+void item(uint i)
 {
-    uint i = item_index();
-    if (i >= pc.n || err_[0] != 0u)
+    if (err_[0] != 0u)
         return;
     uvec4 c = coords(i);
     int id = ids_[pc.off[2] + c.z * uint(pc.nb[11])];
     if (id < 0 || id >= pc.ip[0])
         return;
     STORE_D(at(3, uvec4(0u, 0u, uint(id), c.w)), LOAD_A(at(0, c)));
+}
+
+void main()
+{
+    for (uint i = ITEM_INDEX; i < pc.n; i += ITEM_STRIDE)
+        item(i);
 }

@@ -4,7 +4,8 @@
 // every copy (contiguous, cast, copy_into, the halves of concat).
 // OP: 0 copy/cast, 1 scale (fp[0]), 2 neg, 3 abs, 4 sqr, 5 sqrt, 6 exp,
 // 7 tanh, 8 relu, 9 gelu (tanh form), 10 gelu_erf, 11 silu,
-// 12 causal mask (ip[0] = n_past).
+// 12 causal mask (ip[0] = n_past, needs coordinates). ip[2] = 1: source and
+// destination are contiguous with the same shape.
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
 
@@ -29,19 +30,25 @@ float erfc_pos(float x)
     return t * exp(p);
 }
 
-void main()
+void item(uint i)
 {
-    uint i = item_index();
-    if (i >= pc.n)
-        return;
-    uvec4 c = coords(i);
+    uvec4 c = uvec4(0u);
+    uint ia, id;
+    if (pc.ip[2] != 0) { // contiguous, same shape: no index arithmetic
+        ia = pc.off[0] + i;
+        id = pc.off[3] + i;
+    } else {
+        c = coords(i);
+        ia = at(0, c);
+        id = at(3, c);
+    }
 #if A_DT == D_DT
     if (OP == 0) { // same dtype: move the bits (an i32 above 2^24 survives)
-        d_[at(3, c)] = a_[at(0, c)];
+        d_[id] = a_[ia];
         return;
     }
 #endif
-    float x = LOAD_A(at(0, c)), v;
+    float x = LOAD_A(ia), v;
     switch (OP) {
     case 1: v = x * pc.fp[0]; break;
     case 2: v = -x; break;
@@ -62,5 +69,50 @@ void main()
     case 12: v = int(c.w) > int(c.z) + pc.ip[0] ? uintBitsToFloat(0xff800000u) : x; break;
     default: v = x; break;
     }
-    STORE_D(at(3, c), v);
+    STORE_D(id, v);
+}
+
+#if A_DT == DT_F32 && D_DT == DT_F32
+// ip[2] = 2: contiguous and offsets a multiple of 4: whole vec4s for the
+// ops that are plain vector math.
+layout(std430, binding = 0) readonly buffer BufA4 { vec4 a4_[]; };
+layout(std430, binding = 3) buffer BufD4 { vec4 d4_[]; };
+
+bool vec4_items()
+{
+    if (pc.ip[2] != 2 || OP > 11 || OP == 7 || OP == 9 || OP == 10)
+        return false;
+    uint n4 = pc.n / 4u;
+    for (uint i = ITEM_INDEX; i < n4; i += ITEM_STRIDE) {
+        vec4 x = a4_[pc.off[0] / 4u + i], v;
+        switch (OP) {
+        case 1: v = x * pc.fp[0]; break;
+        case 2: v = -x; break;
+        case 3: v = abs(x); break;
+        case 4: v = x * x; break;
+        case 5: v = sqrt(x); break;
+        case 6: v = exp(x); break;
+        case 8: v = max(x, vec4(0.0)); break;
+        case 11: v = x / (1.0 + exp(-x)); break;
+        default: v = x; break;
+        }
+        d4_[pc.off[3] / 4u + i] = v;
+    }
+    for (uint i = n4 * 4u + ITEM_INDEX; i < pc.n; i += ITEM_STRIDE)
+        item(i);
+    return true;
+}
+#else
+bool vec4_items()
+{
+    return false;
+}
+#endif
+
+void main()
+{
+    if (vec4_items())
+        return;
+    for (uint i = ITEM_INDEX; i < pc.n; i += ITEM_STRIDE)
+        item(i);
 }

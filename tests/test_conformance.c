@@ -64,8 +64,8 @@ START_TEST(every_op_matches_reference)
     pce_context *ctx = open_ctx();
     pce_conf_summary sum;
     ck_assert_int_eq(pce_conformance_run(ctx, backend, seed, on_result, NULL, &sum), PCE_OK);
-    printf("conformance on %s: %d passed, %d failed, %d skipped, %d validation messages\n",
-           backend, sum.pass, sum.fail, sum.skip, layer_messages);
+    printf("conformance on %s: %d passed, %d failed, %d skipped, %d validation messages\n", backend,
+           sum.pass, sum.fail, sum.skip, layer_messages);
     ck_assert_int_eq(sum.fail, 0);
     /* every op x dtype x shape: several hundred cases per device */
     ck_assert_int_ge(sum.pass, 400 * devices_of(ctx));

@@ -167,6 +167,21 @@ START_TEST(replay_sees_new_inputs)
 }
 END_TEST
 
+/* A plan destroyed before it ever ran (its fence never submitted) must not
+ * wait for a run. */
+START_TEST(destroy_without_run)
+{
+    pce_graph *g;
+    ck_assert_int_eq(pce_graph_create(ctx, &g), PCE_OK);
+    const int64_t d[] = {64};
+    pce_tensor *x = pce_graph_input(g, "x", PCE_DTYPE_F32, 1, d);
+    pce_graph_output(g, pce_exp(g, x));
+    for (int i = 0; i < 3; i++)
+        pce_plan_destroy(plan_on_vulkan(g));
+    pce_graph_destroy(g);
+}
+END_TEST
+
 START_TEST(too_big_is_out_of_memory)
 {
     pce_graph *g;
@@ -181,8 +196,7 @@ START_TEST(too_big_is_out_of_memory)
     ck_assert_int_eq(pce_plan_create(ctx, g, &po, &p), PCE_ERR_OUT_OF_MEMORY);
     ck_assert_ptr_null(p);
     const char *msg = pce_context_last_error(ctx);
-    ck_assert_msg(strstr(msg, "vulkan0") && strstr(msg, "4398046511104 bytes"), "message: %s",
-                  msg);
+    ck_assert_msg(strstr(msg, "vulkan0") && strstr(msg, "4398046511104 bytes"), "message: %s", msg);
     pce_graph_destroy(g);
 }
 END_TEST
@@ -249,12 +263,13 @@ int main(void)
     suite_add_tcase(s, mod);
     if (have) {
         TCase *tc = tcase_create("device");
-        tcase_set_timeout(tc, 300);
+        tcase_set_timeout(tc, 60);
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, bad_ids_fail_the_run_and_leave_the_cache);
         tcase_add_test(tc, get_rows_bad_id_names_the_node);
         tcase_add_test(tc, replay_sees_new_inputs);
         tcase_add_test(tc, too_big_is_out_of_memory);
+        tcase_add_test(tc, destroy_without_run);
         suite_add_tcase(s, tc);
     }
     SRunner *sr = srunner_create(s);

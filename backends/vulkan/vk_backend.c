@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 pce_status pce_module_shim_attach(pce_context *ctx, const pce_backend_host *h, const char *name);
 
@@ -374,6 +375,13 @@ static pce_status add_device(pce_context *ctx, vk_instance *inst, const phys_sna
     if (wg > s->props.limits.maxComputeWorkGroupSize[0])
         wg = s->props.limits.maxComputeWorkGroupSize[0];
     vd->wg = wg < vd->min_subgroup ? vd->min_subgroup : wg;
+    /* A GPU wants one invocation per element (65535 x 256 covers 16M before
+     * looping); a CPU implementation (lavapipe) pays per workgroup, so it
+     * gets a few per host core and loops. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    vd->max_groups = s->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU
+                         ? (uint32_t)(4 * (cores > 0 ? cores : 1))
+                         : 65535u;
 
     pce_device_props *p = &dev->props;
     snprintf(p->name, sizeof p->name, "vulkan%d", n);

@@ -81,7 +81,8 @@ typedef struct vk_device {
     VkShaderModule *modules; /* per SPIR-V variant, made on first use */
     vk_pipe *pipes;
     int n_pipes, cap_pipes;
-    uint32_t wg; /* workgroup size of the 1-D and row kernels */
+    uint32_t wg;         /* workgroup size of the 1-D and row kernels */
+    uint32_t max_groups; /* workgroups of a grid-stride (elementwise) launch */
 } vk_device;
 
 /* The 128-byte push constant block every shader declares (common.glsl). */

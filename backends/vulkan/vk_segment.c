@@ -158,9 +158,44 @@ static bool spread(const vk_device *vd, vk_dispatch *d, uint64_t groups, why_buf
     return true;
 }
 
+/* Contiguous strides (in elements) for shape ne? */
+static bool dense(const int32_t nb[4], const uint32_t ne[4])
+{
+    int64_t want = 1;
+    for (int i = 3; i >= 0; i--) {
+        if (ne[i] > 1 && nb[i] != want)
+            return false;
+        want *= ne[i];
+    }
+    return true;
+}
+
+/* Sets ip[2] when every bound operand of an elementwise kernel (slots 0, 1
+ * and 3) is contiguous over the iteration shape: the shader then indexes
+ * linearly, without the divisions of coords() (costly where integer
+ * division is not vectorised, as on lavapipe). */
+static void mark_flat(vk_dispatch *d)
+{
+    bool aligned = true;
+    for (int s = 0; s < 4; s++) {
+        if (!d->used[s])
+            continue;
+        if (!dense(d->pc.nb + 4 * s, d->pc.ne))
+            return;
+        aligned = aligned && d->pc.off[s] % 4 == 0;
+    }
+    /* 2: whole vec4s as well (f32 variants use it; the others index
+     * linearly either way) */
+    d->pc.ip[2] = aligned ? 2 : 1;
+}
+
 static bool elementwise(const vk_device *vd, vk_dispatch *d, why_buf *w)
 {
-    return spread(vd, d, ((uint64_t)d->pc.n + vd->wg - 1) / vd->wg, w);
+    (void)w;
+    uint64_t groups = ((uint64_t)d->pc.n + vd->wg - 1) / vd->wg;
+    d->groups[0] = (uint32_t)(groups < vd->max_groups ? (groups ? groups : 1) : vd->max_groups);
+    d->groups[1] = d->groups[2] = 1;
+    return true;
 }
 
 static bool rows(const vk_device *vd, vk_dispatch *d, why_buf *w)
@@ -184,7 +219,8 @@ static bool copy_dispatch(const vk_device *vd, vk_dispatch *d, const pce_tref *s
 {
     return variant(d, w, "unary_%s_%s", dt_name[src->dtype], dt_name[dst->dtype]) &&
            bind(vd, d, 0, src, false, false, w) && bind(vd, d, 3, dst, false, true, w) &&
-           shape(d, dst->ne, w) && ((void)(d->op = op), elementwise(vd, d, w));
+           shape(d, dst->ne, w) && ((void)(d->op = op), elementwise(vd, d, w)) &&
+           (op == U_CAUSAL || ((void)mark_flat(d), true));
 }
 
 static bool matmul(const vk_device *vd, const pce_exec_node *n, vk_dispatch *d, why_buf *w)
@@ -265,6 +301,8 @@ static int translate(const vk_device *vd, const pce_exec_node *n, int idx, vk_di
         ok = variant(d, w, "binary_%s", dn) && bind(vd, d, 0, s0, false, false, w) &&
              bind(vd, d, 1, &n->src[1], false, false, w) && bind(vd, d, 3, dst, false, true, w) &&
              shape(d, dst->ne, w) && elementwise(vd, d, w);
+        if (ok)
+            mark_flat(d);
         return ok ? 1 : 0;
     case PCE_OP_SCALE:
     case PCE_OP_NEG:
@@ -486,7 +524,10 @@ static pce_status record(pce_device *dev, vk_segment *vs)
                                        .commandBufferCount = 1};
     if (r == VK_SUCCESS)
         r = vkAllocateCommandBuffers(vd->dev, &cai, &vs->cmd);
-    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    /* signalled: "no run in flight", so a plan destroyed before its first
+     * run does not wait for one */
+    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO,
+                             .flags = VK_FENCE_CREATE_SIGNALED_BIT};
     if (r == VK_SUCCESS)
         r = vkCreateFence(vd->dev, &fci, NULL, &vs->fence);
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
@@ -530,6 +571,15 @@ static pce_status record(pce_device *dev, vk_segment *vs)
             since = i;
             barriers++;
         }
+        pce_log(dev->ctx, PCE_LOG_DEBUG,
+                "%s: dispatch %d: node %d %s op %d groups %ux%ux%u n %u flat %d; "
+                "A @%llu+%llu off %u, B @%llu+%llu off %u, D @%llu+%llu off %u",
+                dev->props.name, i, d->node, pce_vk_variant_name(d->variant), d->op, d->groups[0],
+                d->groups[1], d->groups[2], d->pc.n, d->pc.ip[2],
+                (unsigned long long)d->b[0].offset, (unsigned long long)d->b[0].range, d->pc.off[0],
+                (unsigned long long)d->b[1].offset, (unsigned long long)d->b[1].range, d->pc.off[1],
+                (unsigned long long)d->b[3].offset, (unsigned long long)d->b[3].range,
+                d->pc.off[3]);
         if (d->pipe != bound) {
             vkCmdBindPipeline(vs->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, d->pipe);
             bound = d->pipe;
