@@ -2,6 +2,7 @@
 # dev.sh — the one set-up script behind the README's two commands.
 #
 #   ./dev.sh run    install missing packages, build, list devices, run `pce verify`
+#                   and a quick bench comparing every device
 #   ./dev.sh test   install missing packages, then every build and test CI runs:
 #                   the normal build, an address/undefined sanitizer build, a build
 #                   without OpenBLAS, and an install + pkg-config check of the example
@@ -26,7 +27,8 @@ usage() {
 usage: ./dev.sh run | test
 
   run    install missing Debian packages, build build/, then run
-         `build/tools/pce devices` and `build/tools/pce verify`
+         `build/tools/pce devices`, `build/tools/pce verify` and
+         `build/bench/pce-bench-devices --quick`
   test   install missing Debian packages, then build and test build/,
          build-asan/ (address + undefined sanitizers), build-noblas/
          (-Dopenblas=disabled), and check an install by compiling and
@@ -210,6 +212,8 @@ cmd_run() {
     build/tools/pce devices
     header "pce verify"
     build/tools/pce verify
+    header "quick bench: every device on the same work"
+    build/bench/pce-bench-devices --quick
 }
 
 cmd_test() {
