@@ -122,8 +122,7 @@ static void load_one(pce_context *ctx, const char *backend)
     self_path(self, sizeof self);
     size_t root = strlen(PCE_BUILD_ROOT);
     if (root && strncmp(self, PCE_BUILD_ROOT, root) == 0 && self[root] == '/') {
-        snprintf(dirs[n_dirs++], sizeof dirs[0], "%.1000s/backends/%.32s", PCE_BUILD_ROOT,
-                 backend);
+        snprintf(dirs[n_dirs++], sizeof dirs[0], "%.1000s/backends/%.32s", PCE_BUILD_ROOT, backend);
     } else {
         char *slash = strrchr(self, '/');
         if (slash)
