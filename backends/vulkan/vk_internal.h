@@ -5,7 +5,7 @@
 #define PCE_VK_INTERNAL_H
 
 #include "../backend.h"
-#include "vk_suballoc.h"
+#include "pool.h"
 
 #include <pthread.h>
 #include <vulkan/vulkan.h>
@@ -28,7 +28,7 @@ typedef struct vk_block {
 } vk_block;
 
 struct pce_buffer {
-    pce_vk_alloc alloc;
+    pce_pool_slice alloc;
     VkBuffer buf;    /* the block's buffer */
     uint64_t offset; /* of this buffer inside it */
     uint64_t size;   /* rounded up to 16 */
@@ -63,7 +63,7 @@ typedef struct vk_device {
     uint32_t mem_type;     /* for tensors */
     bool mapped;           /* tensors' memory is host-visible: no staging */
     uint32_t staging_type; /* host-visible, coherent */
-    pce_vk_pool pool;
+    pce_pool pool;
     uint32_t allocations; /* live vkAllocateMemory count */
     VkCommandPool cmd_pool;
     VkCommandBuffer xfer_cmd;

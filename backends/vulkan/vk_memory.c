@@ -162,9 +162,9 @@ pce_status pce_vk_memory_init(pce_device *dev)
     if (heap / 8 < block)
         block = heap / 8 > (16ull << 20) ? heap / 8 : (16ull << 20);
     uint32_t max_count = vd->props.limits.maxMemoryAllocationCount;
-    pce_vk_block_ops ops = {.alloc = block_alloc, .free = block_free, .user = vd};
-    pce_vk_pool_init(&vd->pool, &ops, block,
-                     max_count > RESERVED_ALLOCATIONS ? max_count - RESERVED_ALLOCATIONS : 1);
+    pce_pool_block_ops ops = {.alloc = block_alloc, .free = block_free, .user = vd};
+    pce_pool_init(&vd->pool, &ops, block,
+                  max_count > RESERVED_ALLOCATIONS ? max_count - RESERVED_ALLOCATIONS : 1);
 
     VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                    .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
@@ -198,7 +198,7 @@ void pce_vk_memory_destroy(vk_device *vd)
 {
     drop_buffer(vd, vd->staging, vd->staging_mem);
     drop_buffer(vd, vd->err_buf, vd->err_mem);
-    pce_vk_pool_destroy(&vd->pool);
+    pce_pool_destroy(&vd->pool);
     if (vd->xfer_fence)
         vkDestroyFence(vd->dev, vd->xfer_fence, NULL);
     if (vd->cmd_pool)
@@ -228,8 +228,8 @@ pce_status pce_vk_buffer_alloc(pce_device *dev, size_t bytes, pce_buffer **out)
     uint64_t align = vd->props.limits.minStorageBufferOffsetAlignment;
     if (align < 64)
         align = 64;
-    int rc = pce_vk_pool_alloc(&vd->pool, size ? size : 16, align, &b->alloc);
-    if (rc != PCE_VK_POOL_OK) {
+    int rc = pce_pool_alloc(&vd->pool, size ? size : 16, align, &b->alloc);
+    if (rc != PCE_POOL_OK) {
         free(b);
         char used[32];
         snprintf(used, sizeof used, "%llu", (unsigned long long)vd->pool.bytes_used);
@@ -238,8 +238,8 @@ pce_status pce_vk_buffer_alloc(pce_device *dev, size_t bytes, pce_buffer **out)
             "%s: cannot allocate %zu bytes of device memory (%s; %s bytes in use in "
             "%d blocks, heap %llu bytes)",
             dev->props.name, bytes,
-            rc == PCE_VK_POOL_TOO_MANY ? "maxMemoryAllocationCount reached"
-                                       : "VK_ERROR_OUT_OF_DEVICE_MEMORY",
+            rc == PCE_POOL_TOO_MANY ? "maxMemoryAllocationCount reached"
+                                    : "VK_ERROR_OUT_OF_DEVICE_MEMORY",
             used, vd->pool.n_blocks,
             (unsigned long long)vd->mem.memoryHeaps[vd->mem.memoryTypes[vd->mem_type].heapIndex]
                 .size);
@@ -258,7 +258,7 @@ void pce_vk_buffer_free(pce_device *dev, pce_buffer *b)
     if (!b)
         return;
     vk_device *vd = dev->impl;
-    pce_vk_pool_free(&vd->pool, &b->alloc);
+    pce_pool_free(&vd->pool, &b->alloc);
     free(b);
 }
 

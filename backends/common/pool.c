@@ -1,6 +1,6 @@
-/* vk_suballoc.c — bookkeeping of the Vulkan memory pool (see vk_suballoc.h).
+/* pool.c — bookkeeping of the GPU backends' device memory pools (see pool.h).
  * No Vulkan here: blocks come from ops.alloc and go back through ops.free. */
-#include "vk_suballoc.h"
+#include "pool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,14 +21,14 @@ static uint64_t padding_for(uint64_t offset, uint64_t alignment)
 
 /* Room for one more free range, so that the insert in pool_free cannot fail
  * where the free list only grows by one between two allocations. */
-static bool reserve_free(pce_vk_block *b, int need)
+static bool reserve_free(pce_pool_block *b, int need)
 {
     if (need <= b->cap_free)
         return true;
     int cap = b->cap_free ? b->cap_free : INITIAL_FREE_CAP;
     while (cap < need)
         cap *= 2;
-    pce_vk_range *r = realloc(b->free, (size_t)cap * sizeof *r);
+    pce_pool_range *r = realloc(b->free, (size_t)cap * sizeof *r);
     if (!r)
         return false;
     b->free = r;
@@ -36,9 +36,9 @@ static bool reserve_free(pce_vk_block *b, int need)
     return true;
 }
 
-static void release_block(pce_vk_pool *pool, int i)
+static void release_block(pce_pool *pool, int i)
 {
-    pce_vk_block *b = pool->blocks[i];
+    pce_pool_block *b = pool->blocks[i];
     if (pool->ops.free)
         pool->ops.free(pool->ops.user, b->handle);
     pool->bytes_reserved -= b->size;
@@ -49,8 +49,8 @@ static void release_block(pce_vk_pool *pool, int i)
     pool->n_blocks--;
 }
 
-void pce_vk_pool_init(pce_vk_pool *pool, const pce_vk_block_ops *ops, uint64_t block_size,
-                      uint32_t max_blocks)
+void pce_pool_init(pce_pool *pool, const pce_pool_block_ops *ops, uint64_t block_size,
+                   uint32_t max_blocks)
 {
     if (!pool)
         return;
@@ -61,25 +61,25 @@ void pce_vk_pool_init(pce_vk_pool *pool, const pce_vk_block_ops *ops, uint64_t b
     pool->max_blocks = max_blocks;
 }
 
-void pce_vk_pool_destroy(pce_vk_pool *pool)
+void pce_pool_destroy(pce_pool *pool)
 {
     if (!pool)
         return;
     while (pool->n_blocks > 0)
         release_block(pool, pool->n_blocks - 1);
     free(pool->blocks);
-    pce_vk_block_ops ops = pool->ops;
+    pce_pool_block_ops ops = pool->ops;
     uint64_t block_size = pool->block_size;
     uint32_t max_blocks = pool->max_blocks;
     /* Left reusable (and safe to destroy again). */
-    pce_vk_pool_init(pool, &ops, block_size, max_blocks);
+    pce_pool_init(pool, &ops, block_size, max_blocks);
 }
 
 /* Takes `size` bytes at the first multiple of `alignment` in range `r` of `b`. */
-static void take(pce_vk_pool *pool, pce_vk_block *b, int r, uint64_t size, uint64_t alignment,
-                 pce_vk_alloc *out)
+static void take(pce_pool *pool, pce_pool_block *b, int r, uint64_t size, uint64_t alignment,
+                 pce_pool_slice *out)
 {
-    pce_vk_range *fr = &b->free[r];
+    pce_pool_range *fr = &b->free[r];
     uint64_t pad = padding_for(fr->offset, alignment);
     uint64_t span = pad + size;
     out->block = b;
@@ -98,58 +98,58 @@ static void take(pce_vk_pool *pool, pce_vk_block *b, int r, uint64_t size, uint6
 }
 
 /* Makes a block of `bytes` and appends it; on failure nothing is left behind. */
-static int new_block(pce_vk_pool *pool, uint64_t bytes, bool dedicated, pce_vk_block **out)
+static int new_block(pce_pool *pool, uint64_t bytes, bool dedicated, pce_pool_block **out)
 {
     if (pool->max_blocks != 0 && (uint32_t)pool->n_blocks >= pool->max_blocks)
-        return PCE_VK_POOL_TOO_MANY;
+        return PCE_POOL_TOO_MANY;
     if (!pool->ops.alloc)
-        return PCE_VK_POOL_NO_MEMORY;
+        return PCE_POOL_NO_MEMORY;
     if (pool->n_blocks == pool->cap_blocks) {
         int cap = pool->cap_blocks ? pool->cap_blocks * 2 : INITIAL_BLOCK_CAP;
-        pce_vk_block **bl = realloc(pool->blocks, (size_t)cap * sizeof *bl);
+        pce_pool_block **bl = realloc(pool->blocks, (size_t)cap * sizeof *bl);
         if (!bl)
-            return PCE_VK_POOL_NO_HOST_MEM;
+            return PCE_POOL_NO_HOST_MEM;
         pool->blocks = bl;
         pool->cap_blocks = cap;
     }
-    pce_vk_block *b = calloc(1, sizeof *b);
+    pce_pool_block *b = calloc(1, sizeof *b);
     if (!b || !reserve_free(b, INITIAL_FREE_CAP)) {
         free(b);
-        return PCE_VK_POOL_NO_HOST_MEM;
+        return PCE_POOL_NO_HOST_MEM;
     }
     if (pool->ops.alloc(pool->ops.user, bytes, &b->handle) != 0) {
         free(b->free);
         free(b);
-        return PCE_VK_POOL_NO_MEMORY;
+        return PCE_POOL_NO_MEMORY;
     }
     b->size = bytes;
     b->dedicated = dedicated;
-    b->free[0] = (pce_vk_range){0, bytes};
+    b->free[0] = (pce_pool_range){0, bytes};
     b->n_free = 1;
     pool->blocks[pool->n_blocks++] = b;
     pool->bytes_reserved += bytes;
     *out = b;
-    return PCE_VK_POOL_OK;
+    return PCE_POOL_OK;
 }
 
-int pce_vk_pool_alloc(pce_vk_pool *pool, uint64_t size, uint64_t alignment, pce_vk_alloc *out)
+int pce_pool_alloc(pce_pool *pool, uint64_t size, uint64_t alignment, pce_pool_slice *out)
 {
     if (out)
         memset(out, 0, sizeof *out);
     if (!pool || !out || size == 0 || !is_pow2(alignment) || size > UINT64_MAX - (alignment - 1))
-        return PCE_VK_POOL_BAD_REQUEST;
+        return PCE_POOL_BAD_REQUEST;
 
     /* Best fit: the smallest free range that holds the request with its
      * padding; the first such range (block order, then offset) on a tie.
      * Dedicated blocks are left out: each holds exactly its one request. */
-    pce_vk_block *best = NULL;
+    pce_pool_block *best = NULL;
     int best_r = -1;
     for (int i = 0; i < pool->n_blocks; i++) {
-        pce_vk_block *b = pool->blocks[i];
+        pce_pool_block *b = pool->blocks[i];
         if (b->dedicated)
             continue;
         for (int r = 0; r < b->n_free; r++) {
-            const pce_vk_range *fr = &b->free[r];
+            const pce_pool_range *fr = &b->free[r];
             if (fr->size < size || padding_for(fr->offset, alignment) > fr->size - size)
                 continue;
             if (!best || fr->size < best->free[best_r].size) {
@@ -162,19 +162,19 @@ int pce_vk_pool_alloc(pce_vk_pool *pool, uint64_t size, uint64_t alignment, pce_
         /* Taking from a range never adds one, but the free that follows may:
          * grow now, where failure can still be reported. */
         if (!reserve_free(best, best->n_free + 1))
-            return PCE_VK_POOL_NO_HOST_MEM;
+            return PCE_POOL_NO_HOST_MEM;
         take(pool, best, best_r, size, alignment, out);
-        return PCE_VK_POOL_OK;
+        return PCE_POOL_OK;
     }
 
     uint64_t rounded = (size + alignment - 1) & ~(alignment - 1);
     bool dedicated = rounded > pool->block_size;
-    pce_vk_block *b;
+    pce_pool_block *b;
     int rc = new_block(pool, dedicated ? rounded : pool->block_size, dedicated, &b);
-    if (rc != PCE_VK_POOL_OK)
+    if (rc != PCE_POOL_OK)
         return rc;
     take(pool, b, 0, size, alignment, out);
-    return PCE_VK_POOL_OK;
+    return PCE_POOL_OK;
 }
 
 enum { INSERT_OK, INSERT_BAD, INSERT_NO_HOST_MEM };
@@ -182,7 +182,7 @@ enum { INSERT_OK, INSERT_BAD, INSERT_NO_HOST_MEM };
 /* Puts [start, start + span) back into b's free list, merged with its
  * neighbours. INSERT_BAD: the range is not a taken one (a double or foreign
  * free); nothing changes. */
-static int insert_free(pce_vk_block *b, uint64_t start, uint64_t span)
+static int insert_free(pce_pool_block *b, uint64_t start, uint64_t span)
 {
     uint64_t end = start + span;
     if (span == 0 || span > b->used || end < start || end > b->size)
@@ -196,8 +196,8 @@ static int insert_free(pce_vk_block *b, uint64_t start, uint64_t span)
         else
             hi = mid;
     }
-    pce_vk_range *prev = lo > 0 ? &b->free[lo - 1] : NULL;
-    pce_vk_range *next = lo < b->n_free ? &b->free[lo] : NULL;
+    pce_pool_range *prev = lo > 0 ? &b->free[lo - 1] : NULL;
+    pce_pool_range *next = lo < b->n_free ? &b->free[lo] : NULL;
     if ((prev && prev->offset + prev->size > start) || (next && next->offset < end))
         return INSERT_BAD;
     bool join_prev = prev && prev->offset + prev->size == start;
@@ -215,13 +215,13 @@ static int insert_free(pce_vk_block *b, uint64_t start, uint64_t span)
         if (!reserve_free(b, b->n_free + 1))
             return INSERT_NO_HOST_MEM;
         memmove(&b->free[lo + 1], &b->free[lo], (size_t)(b->n_free - lo) * sizeof *b->free);
-        b->free[lo] = (pce_vk_range){start, span};
+        b->free[lo] = (pce_pool_range){start, span};
         b->n_free++;
     }
     return INSERT_OK;
 }
 
-void pce_vk_pool_free(pce_vk_pool *pool, pce_vk_alloc *a)
+void pce_pool_free(pce_pool *pool, pce_pool_slice *a)
 {
     if (!pool || !a || !a->block)
         return;
@@ -231,7 +231,7 @@ void pce_vk_pool_free(pce_vk_pool *pool, pce_vk_alloc *a)
             bi = i;
             break;
         }
-    pce_vk_block *b = a->block;
+    pce_pool_block *b = a->block;
     int rc = bi < 0 ? INSERT_BAD : insert_free(b, a->start, a->span);
     if (rc == INSERT_OK)
         b->used -= a->span;
@@ -245,7 +245,7 @@ void pce_vk_pool_free(pce_vk_pool *pool, pce_vk_alloc *a)
     /* Empty: keep it only if it is the one empty standard block. */
     bool release = b->dedicated;
     for (int i = 0; !release && i < pool->n_blocks; i++) {
-        const pce_vk_block *o = pool->blocks[i];
+        const pce_pool_block *o = pool->blocks[i];
         if (o != b && !o->dedicated && o->used == 0)
             release = true;
     }
