@@ -16,7 +16,19 @@ cd "$(dirname "$0")"
 # checks every call in the tests. Later issues add the CUDA and HIP toolchains.
 PACKAGES=(meson ninja-build pkg-config gcc libc6-dev check libsubunit-dev libopenblas-dev python3
     clang-format git libvulkan-dev glslang-tools spirv-tools mesa-vulkan-drivers
-    vulkan-validationlayers)
+    vulkan-validationlayers hipcc libamdhip64-dev rocm-device-libs)
+
+# The CUDA toolkit is not a Debian package: it is used from PATH or
+# /usr/local/cuda when installed (nvcc, cudart, cuBLAS), else the CUDA backend
+# is not built and pce says so.
+if [[ -x /usr/local/cuda/bin/nvcc && ":$PATH:" != *":/usr/local/cuda/bin:"* ]]; then
+    export PATH="/usr/local/cuda/bin:$PATH"
+fi
+# One GPU architecture each keeps the kernel builds short; a site builds for
+# its own GPUs with -Dcuda-arch / -Dhip-arch (or a machine file).
+GPU_ARGS=(-Dcuda-arch=80 -Dhip-arch=gfx90a)
+# The sanitizer and no-OpenBLAS builds test host code: no GPU kernels there.
+NO_GPU_ARGS=(-Dcuda=disabled -Dhip=disabled)
 
 # Backends whose packages this script installs: their tests must find a
 # device and fail (instead of skipping) when they do not.
@@ -95,12 +107,12 @@ build_and_test() {
 }
 
 step_build() {
-    build_and_test build -Dwerror=true
+    build_and_test build -Dwerror=true "${GPU_ARGS[@]}"
 }
 
 step_asan() {
     configure build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
-        -Dwerror=true -Dbench=false
+        -Dwerror=true -Dbench=false "${NO_GPU_ARGS[@]}"
     meson compile -C build-asan
     # Sanitized code runs several times slower: give the tests more time.
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -117,7 +129,7 @@ step_format() {
 }
 
 step_noblas() {
-    build_and_test build-noblas -Dopenblas=disabled -Dwerror=true
+    build_and_test build-noblas -Dopenblas=disabled -Dwerror=true "${NO_GPU_ARGS[@]}"
 }
 
 # Installs build/ into a temporary DESTDIR, then builds and runs examples/mlp.c
@@ -206,7 +218,7 @@ run_step() {
 cmd_run() {
     install_packages
     header "build"
-    configure build -Dwerror=true
+    configure build -Dwerror=true "${GPU_ARGS[@]}"
     meson compile -C build
     header "pce devices"
     build/tools/pce devices

@@ -77,6 +77,16 @@ static pce_status apply_options(pce_context *ctx, const pce_context_options *opt
     env = getenv("PCE_VULKAN_STAGING");
     ctx->vulkan_staging = env && *env && strcmp(env, "0") != 0;
 
+    env = o.gpu_gemm ? o.gpu_gemm : getenv("PCE_GPU_GEMM");
+    if (env && *env) {
+        if (strcmp(env, "own") != 0 && strcmp(env, "auto") != 0)
+            return pce_fail(ctx, PCE_ERR_INVALID_ARGUMENT,
+                            "GPU matmul '%s' (PCE_GPU_GEMM or pce_context_options.gpu_gemm): "
+                            "expected 'auto' (vendor BLAS where it fits) or 'own' (pce's kernels)",
+                            env);
+        snprintf(ctx->gpu_gemm, sizeof ctx->gpu_gemm, "%s", env);
+    }
+
     const char *kern = o.cpu_kernels ? o.cpu_kernels : getenv("PCE_CPU_KERNELS");
     if (kern && *kern) {
         if (strcmp(kern, "reference") == 0)
@@ -98,6 +108,7 @@ pce_status pce_context_create(const pce_context_options *opts, pce_context **out
     pce_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return PCE_ERR_OUT_OF_MEMORY;
+    pthread_mutex_init(&ctx->probe_lock, NULL);
     pce_status st = apply_options(ctx, opts);
     if (st == PCE_OK)
         st = pce_cpu_backend_probe(ctx);
@@ -106,7 +117,6 @@ pce_status pce_context_create(const pce_context_options *opts, pce_context **out
         pce_context_destroy(ctx);
         return st;
     }
-    pce_modules_probe(ctx);
     *out = ctx;
     return PCE_OK;
 }
@@ -125,6 +135,7 @@ void pce_context_destroy(pce_context *ctx)
     free(ctx->unavailable);
     pce_modules_release(ctx);
     free(ctx->backend_path);
+    pthread_mutex_destroy(&ctx->probe_lock);
     free(ctx);
 }
 
@@ -164,13 +175,33 @@ void pce_context_add_unavailable(pce_context *ctx, const char *backend, const ch
     pce_log(ctx, PCE_LOG_INFO, "backend %s unavailable: %s", u->backend, u->reason);
 }
 
+void pce_context_probe_modules(const pce_context *cctx)
+{
+    /* logically const: the device list is fixed, only found late */
+    pce_context *ctx = (pce_context *)cctx;
+    pthread_mutex_lock(&ctx->probe_lock);
+    if (!ctx->modules_probed) {
+        ctx->modules_probed = true;
+        char saved[sizeof ctx->error];
+        memcpy(saved, ctx->error, sizeof saved); /* probing is not the caller's error */
+        pce_modules_probe(ctx);
+        memcpy(ctx->error, saved, sizeof saved);
+    }
+    pthread_mutex_unlock(&ctx->probe_lock);
+}
+
 int pce_device_count(const pce_context *ctx)
 {
-    return ctx ? ctx->n_devices : 0;
+    if (!ctx)
+        return 0;
+    pce_context_probe_modules(ctx);
+    return ctx->n_devices;
 }
 
 pce_device *pce_device_get(const pce_context *ctx, int index)
 {
+    if (ctx)
+        pce_context_probe_modules(ctx);
     if (!ctx || index < 0 || index >= ctx->n_devices)
         return NULL;
     return ctx->devices[index];
@@ -180,6 +211,11 @@ pce_device *pce_device_find(const pce_context *ctx, const char *name)
 {
     if (!ctx || !name)
         return NULL;
+    /* the built-in devices answer without starting any GPU runtime */
+    for (int i = 0; i < ctx->n_devices && !ctx->modules_probed; i++)
+        if (strcmp(ctx->devices[i]->props.name, name) == 0)
+            return ctx->devices[i];
+    pce_context_probe_modules(ctx);
     for (int i = 0; i < ctx->n_devices; i++)
         if (strcmp(ctx->devices[i]->props.name, name) == 0)
             return ctx->devices[i];
@@ -196,12 +232,17 @@ pce_status pce_device_get_props(const pce_device *dev, pce_device_props *out)
 
 int pce_backend_unavailable_count(const pce_context *ctx)
 {
-    return ctx ? ctx->n_unavailable : 0;
+    if (!ctx)
+        return 0;
+    pce_context_probe_modules(ctx);
+    return ctx->n_unavailable;
 }
 
 pce_status pce_backend_unavailable_get(const pce_context *ctx, int index, const char **backend,
                                        const char **reason)
 {
+    if (ctx)
+        pce_context_probe_modules(ctx);
     if (!ctx || index < 0 || index >= ctx->n_unavailable)
         return PCE_ERR_INVALID_ARGUMENT;
     if (backend)

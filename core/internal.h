@@ -6,6 +6,7 @@
 
 #include "pce.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 
 #define PCE_NAME_MAX 64
@@ -118,8 +119,14 @@ struct pce_context {
     char *backend_path;     /* PCE_BACKEND_PATH: folders searched for modules first */
     bool vulkan_validation; /* PCE_VULKAN_VALIDATION: Khronos validation layer on */
     bool vulkan_staging;    /* PCE_VULKAN_STAGING: stage all copies, as on a discrete GPU */
+    char gpu_gemm[16];      /* PCE_GPU_GEMM: "own" keeps CUDA matmul off cuBLAS */
     void **modules;         /* dlopen handles of loaded backend modules */
     int n_modules;
+    /* GPU backend modules are probed on the first question about devices
+     * (creating a context that only runs on the CPU costs no GPU runtime
+     * start-up); the lock makes that first question safe from any thread. */
+    bool modules_probed;
+    pthread_mutex_t probe_lock;
     char error[1024];
 };
 
@@ -138,6 +145,9 @@ void pce_contiguous_strides(pce_dtype dtype, const int64_t ne[PCE_MAX_DIMS],
 /* Writes "[2, 3, 4] f32" for the user-visible dims. */
 void pce_tensor_describe(const pce_tensor *t, char *buf, size_t cap);
 pce_tensor *pce_tensor_root(const pce_tensor *t);
+
+/* Probes the backend modules once (module.c); every device query calls it. */
+void pce_context_probe_modules(const pce_context *ctx);
 
 /* Registers a device (takes ownership) / an unavailable backend. */
 pce_status pce_context_add_device(pce_context *ctx, pce_device *dev);

@@ -157,8 +157,14 @@ static void load_one(pce_context *ctx, const char *backend)
         return;
     }
     pce_status st = probe(ctx, &host_table);
-    if (st != PCE_OK)
-        pce_context_add_unavailable(ctx, backend, "%s", ctx->error);
+    if (st != PCE_OK) {
+        /* ctx->error reads "STATUS: message": the reason is the message */
+        const char *msg = ctx->error, *name = pce_status_name(st);
+        size_t k = strlen(name);
+        if (strncmp(msg, name, k) == 0 && msg[k] == ':' && msg[k + 1] == ' ')
+            msg += k + 2;
+        pce_context_add_unavailable(ctx, backend, "%s", msg);
+    }
 }
 
 void pce_modules_probe(pce_context *ctx)
@@ -172,8 +178,16 @@ void pce_modules_probe(pce_context *ctx)
 #else
         {"vulkan", false},
 #endif
+#ifdef PCE_BUILT_CUDA
+        {"cuda", true},
+#else
         {"cuda", false},
+#endif
+#ifdef PCE_BUILT_HIP
+        {"hip", true},
+#else
         {"hip", false},
+#endif
     };
     for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++) {
         if (mods[i].built)

@@ -179,9 +179,13 @@ pce_status pce_plan_create(pce_context *ctx, pce_graph *g, const pce_plan_option
                             "pce_plan_options.size is %zu: call pce_plan_options_init", opts->size);
         memcpy(&o, opts, opts->size);
     }
-    pce_device *dev = o.device ? pce_device_find(ctx, o.device) : pce_device_get(ctx, 0);
+    /* the default is cpu0 (always first; placement comes later): asking
+     * for it does not start the GPU runtimes */
+    pce_device *dev =
+        o.device ? pce_device_find(ctx, o.device) : (ctx->n_devices ? ctx->devices[0] : NULL);
     if (!dev) {
         char names[256] = "";
+        pce_context_probe_modules(ctx);
         for (int i = 0; i < ctx->n_devices; i++)
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
                      ctx->devices[i]->props.name);

@@ -125,6 +125,10 @@ typedef struct pce_context_options {
     /* 1: turn on the Khronos validation layer and log its messages;
      * 0: off; -1 (default): PCE_VULKAN_VALIDATION. */
     int vulkan_validation;
+    /* GPU matmul: "auto" (vendor BLAS such as cuBLAS where the layout fits,
+     * pce's kernels otherwise) or "own" (always pce's kernels, e.g. to
+     * compare them); NULL: PCE_GPU_GEMM, else "auto". */
+    const char *gpu_gemm;
 } pce_context_options;
 
 PCE_API void pce_context_options_init(pce_context_options *opts);
