@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 # glslang/spirv-tools build the Vulkan backend; Mesa's lavapipe (in
 # mesa-vulkan-drivers) runs it on the CPU and the Khronos validation layer
 # checks every call in the tests. Later issues add the CUDA and HIP toolchains.
-PACKAGES=(meson ninja-build pkg-config gcc libc6-dev check libsubunit-dev libopenblas-dev python3
+PACKAGES=(meson ninja-build pkg-config gcc g++ libc6-dev check libsubunit-dev libopenblas-dev python3
     clang-format git libvulkan-dev glslang-tools spirv-tools mesa-vulkan-drivers
     vulkan-validationlayers hipcc libamdhip64-dev rocm-device-libs)
 

@@ -12,13 +12,14 @@
 
 #include <stdint.h>
 
-namespace {
+namespace
+{
 
-constexpr int kThreads = 256;           /* every kernel's block size */
+constexpr int kThreads = 256; /* every kernel's block size */
 constexpr uint32_t kNoIndex = 0xffffffffu;
-constexpr int64_t kMaxGridX = 1 << 20;  /* elementwise blocks, whatever max_blocks says */
-constexpr int64_t kMaxGridYZ = 65535;   /* portable limit of a grid dimension */
-constexpr int kRowBlocks = 65535;       /* row kernels: blocks, each striding over rows */
+constexpr int64_t kMaxGridX = 1 << 20; /* elementwise blocks, whatever max_blocks says */
+constexpr int64_t kMaxGridYZ = 65535;  /* portable limit of a grid dimension */
+constexpr int kRowBlocks = 65535;      /* row kernels: blocks, each striding over rows */
 
 /* ---- storage types ---------------------------------------------------- */
 
@@ -139,8 +140,7 @@ __device__ __forceinline__ crd coords(int64_t i, const int64_t ne[4], bool small
 {
     crd c;
     if (small) {
-        uint32_t u = (uint32_t)i, n1 = (uint32_t)ne[1], n2 = (uint32_t)ne[2],
-                 n3 = (uint32_t)ne[3];
+        uint32_t u = (uint32_t)i, n1 = (uint32_t)ne[1], n2 = (uint32_t)ne[2], n3 = (uint32_t)ne[3];
         c.w = u % n3;
         u /= n3;
         c.z = u % n2;
@@ -284,15 +284,15 @@ __device__ __forceinline__ float tanh_safe(float x)
 __device__ __forceinline__ float erfc_pos(float x)
 {
     float t = 1.0f / (1.0f + 0.5f * x);
-    float p = -x * x - 1.26551223f +
-              t * (1.00002368f +
-                   t * (0.37409196f +
-                        t * (0.09678418f +
-                             t * (-0.18628806f +
-                                  t * (0.27886807f +
-                                       t * (-1.13520398f +
-                                            t * (1.48851587f +
-                                                 t * (-0.82215223f + t * 0.17087277f))))))));
+    float p =
+        -x * x - 1.26551223f +
+        t * (1.00002368f +
+             t * (0.37409196f +
+                  t * (0.09678418f +
+                       t * (-0.18628806f +
+                            t * (0.27886807f + t * (-1.13520398f +
+                                                    t * (1.48851587f + t * (-0.82215223f +
+                                                                            t * 0.17087277f))))))));
     return t * expf(p);
 }
 
@@ -448,7 +448,7 @@ __global__ void __launch_bounds__(kThreads) k_get_rows(const pce_gpu_launch l, b
 }
 
 /* Checks ids against [0, ip[0]) before set_rows writes anything. */
-__global__ void __launch_bounds__(kThreads) k_ids_check(const pce_gpu_launch l)
+static __global__ void __launch_bounds__(kThreads) k_ids_check(const pce_gpu_launch l)
 {
     const pce_gpu_tensor &I = l.t[1];
     const int32_t *ids = static_cast<const int32_t *>(I.data);
@@ -691,7 +691,7 @@ __global__ void __launch_bounds__(kThreads)
 /* ---- gemv --------------------------------------------------------------
  * D[b, i] = sum_k X[b, i, k] V[b, k] for decode (M = 1) and N = 1. */
 
-constexpr int kGemvRowsPerBlock = kThreads / 32; /* warp-per-output kernel */
+constexpr int kGemvRowsPerBlock = kThreads / 32;                  /* warp-per-output kernel */
 constexpr int kGemvCols = 32, kGemvSlices = kThreads / kGemvCols; /* column kernel */
 
 /* X's k is contiguous (the usual case): one warp per output, its lanes
@@ -717,8 +717,7 @@ __global__ void __launch_bounds__(kThreads)
                 const int64_t xr = xb + row * X.nb[2];
                 float s = 0.0f;
                 for (int64_t k = lane; k < K; k += PCE_WARP)
-                    s = fmaf(ld<XT>(X.data, xr + k * X.nb[3]), ld<VT>(V.data, vb + k * V.nb[3]),
-                             s);
+                    s = fmaf(ld<XT>(X.data, xr + k * X.nb[3]), ld<VT>(V.data, vb + k * V.nb[3]), s);
                 s = warp_sum(s);
                 if (lane == 0)
                     Dp[b0 * D.nb[0] + b1 * D.nb[1] + row * D.nb[2]] = s;
@@ -747,8 +746,7 @@ __global__ void __launch_bounds__(kThreads)
             if (row < outs) {
                 const int64_t xr = xb + row * X.nb[2];
                 for (int64_t k = ty; k < K; k += kGemvSlices)
-                    s = fmaf(ld<XT>(X.data, xr + k * X.nb[3]), ld<VT>(V.data, vb + k * V.nb[3]),
-                             s);
+                    s = fmaf(ld<XT>(X.data, xr + k * X.nb[3]), ld<VT>(V.data, vb + k * V.nb[3]), s);
             }
             part[ty][tx] = s;
             __syncthreads();
@@ -769,12 +767,12 @@ template <int V> struct dtc {
     static constexpr int value = V;
 };
 
-bool is_float(int dt)
+static bool is_float(int dt)
 {
     return dt == PCE_GPU_F32 || dt == PCE_GPU_F16 || dt == PCE_GPU_BF16;
 }
 
-bool is_dtype(int dt)
+static bool is_dtype(int dt)
 {
     return dt >= PCE_GPU_F32 && dt <= PCE_GPU_I8;
 }
@@ -801,7 +799,7 @@ template <typename F> void with_any(int dt, F &&f)
     }
 }
 
-bool exists(const pce_gpu_launch *l)
+static bool exists(const pce_gpu_launch *l)
 {
     const int a = l->t[0].dtype, b = l->t[1].dtype, c = l->t[2].dtype, d = l->t[3].dtype;
     const int op = l->op;
@@ -816,8 +814,8 @@ bool exists(const pce_gpu_launch *l)
             return is_float(a) && d == PCE_GPU_I32;
         return op >= 0 && op <= 2 && is_float(a) && d == a;
     case PCE_GPU_NORM:
-        return (op == 0 || op == 1) && is_float(a) && d == a &&
-               (!l->t[1].data || is_float(b)) && (!l->t[2].data || is_float(c));
+        return (op == 0 || op == 1) && is_float(a) && d == a && (!l->t[1].data || is_float(b)) &&
+               (!l->t[2].data || is_float(c));
     case PCE_GPU_SOFTMAX: return is_float(a) && d == a && (!l->t[1].data || is_float(b));
     case PCE_GPU_ROPE: return is_float(a) && d == a && b == PCE_GPU_I32;
     case PCE_GPU_GET_ROWS: return is_float(a) && b == PCE_GPU_I32 && d == PCE_GPU_F32;
@@ -830,7 +828,7 @@ bool exists(const pce_gpu_launch *l)
 }
 
 /* Operands the kernel dereferences unconditionally. */
-bool has_pointers(const pce_gpu_launch *l)
+static bool has_pointers(const pce_gpu_launch *l)
 {
     const void *a = l->t[0].data, *b = l->t[1].data, *c = l->t[2].data, *d = l->t[3].data;
     switch (l->kernel) {
@@ -847,7 +845,7 @@ bool has_pointers(const pce_gpu_launch *l)
 
 /* Every operand of slots `mask` contiguous over shape ne (dims of 1 have
  * any stride): then item i is element i of each. */
-bool dense(const pce_gpu_launch *l, unsigned mask)
+static bool dense(const pce_gpu_launch *l, unsigned mask)
 {
     for (int s = 0; s < 4; s++) {
         if (!(mask & (1u << s)))
@@ -862,14 +860,14 @@ bool dense(const pce_gpu_launch *l, unsigned mask)
     return true;
 }
 
-int64_t min64(int64_t a, int64_t b)
+static int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
 }
 
 /* Whether the launch has anything to do: no kernel runs on an empty shape
  * (a grid of 0 blocks is a launch error), and its pointers may be NULL. */
-bool has_work(const pce_gpu_launch *l)
+static bool has_work(const pce_gpu_launch *l)
 {
     const int64_t *ne = l->ne;
     switch (l->kernel) {
@@ -882,7 +880,7 @@ bool has_work(const pce_gpu_launch *l)
     }
 }
 
-int launch(const pce_gpu_launch *l, pce_gpu_stream_t s, int max_blocks)
+static int launch(const pce_gpu_launch *l, pce_gpu_stream_t s, int max_blocks)
 {
     const pce_gpu_launch &L = *l;
     const int a = L.t[0].dtype, b = L.t[1].dtype, d = L.t[3].dtype;
@@ -923,26 +921,21 @@ int launch(const pce_gpu_launch *l, pce_gpu_stream_t s, int max_blocks)
         with_float(a, [&](auto A) { k_rope<decltype(A)::value><<<grid, block, 0, s>>>(L, small); });
         break;
     case PCE_GPU_GET_ROWS:
-        with_float(a, [&](auto A) {
-            k_get_rows<decltype(A)::value><<<grid, block, 0, s>>>(L, small);
-        });
+        with_float(
+            a, [&](auto A) { k_get_rows<decltype(A)::value><<<grid, block, 0, s>>>(L, small); });
         break;
-    case PCE_GPU_IDS_CHECK:
-        k_ids_check<<<grid, block, 0, s>>>(L);
-        break;
+    case PCE_GPU_IDS_CHECK: k_ids_check<<<grid, block, 0, s>>>(L); break;
     case PCE_GPU_SET_ROWS:
         with_float(a, [&](auto A) {
             with_float(d, [&](auto D) {
-                k_set_rows<decltype(A)::value, decltype(D)::value>
-                    <<<grid, block, 0, s>>>(L, small);
+                k_set_rows<decltype(A)::value, decltype(D)::value><<<grid, block, 0, s>>>(L, small);
             });
         });
         break;
     case PCE_GPU_REDUCE:
         with_float(a, [&](auto A) {
             if (d == PCE_GPU_I32)
-                k_reduce<decltype(A)::value, PCE_GPU_I32>
-                    <<<row_grid, block, 0, s>>>(L, rows_small);
+                k_reduce<decltype(A)::value, PCE_GPU_I32><<<row_grid, block, 0, s>>>(L, rows_small);
             else
                 k_reduce<decltype(A)::value, decltype(A)::value>
                     <<<row_grid, block, 0, s>>>(L, rows_small);
