@@ -32,21 +32,34 @@
 #define PCE_GPU_ERROR_INVALID_VALUE 1
 typedef void *pce_gpu_stream_t;
 typedef int pce_gpu_error_t;
-inline int pce_gpu_get_last_error() { return 0; }
-inline const char *pce_gpu_get_error_name(int c) { return c ? "emuError" : "emuSuccess"; }
+inline int pce_gpu_get_last_error()
+{
+    return 0;
+}
+inline const char *pce_gpu_get_error_name(int c)
+{
+    return c ? "emuError" : "emuSuccess";
+}
 
 struct dim3 {
     unsigned x, y, z;
-    dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+    dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_)
+    {
+    }
 };
-struct uint3e { unsigned x, y, z; };
+struct uint3e {
+    unsigned x, y, z;
+};
 inline thread_local uint3e threadIdx, blockIdx;
 inline dim3 gridDim, blockDim;
 inline std::barrier<> *emu_bar;
 inline std::barrier<> *emu_wbar[1024 / EMU_WARP + 1];
 inline uint64_t emu_slots[1024];
 
-inline void __syncthreads() { emu_bar->arrive_and_wait(); }
+inline void __syncthreads()
+{
+    emu_bar->arrive_and_wait();
+}
 
 template <class T> T emu_shfl_xor(T v, int m)
 {
@@ -60,19 +73,48 @@ template <class T> T emu_shfl_xor(T v, int m)
 }
 #define PCE_SHFL_XOR(v, m) emu_shfl_xor((v), (m))
 
-inline float __uint_as_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
-inline uint32_t __float_as_uint(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
-inline uint32_t __umulhi(uint32_t a, uint32_t b) { return (uint32_t)(((uint64_t)a * b) >> 32); }
+inline float __uint_as_float(uint32_t u)
+{
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+inline uint32_t __float_as_uint(float f)
+{
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+}
+inline uint32_t __umulhi(uint32_t a, uint32_t b)
+{
+    return (uint32_t)(((uint64_t)a * b) >> 32);
+}
 inline uint32_t atomicCAS(uint32_t *p, uint32_t cmp, uint32_t val)
 {
     std::atomic_ref<uint32_t> r(*p);
     r.compare_exchange_strong(cmp, val);
     return cmp;
 }
-inline uint32_t min(uint32_t a, uint32_t b) { return a < b ? a : b; }
-struct alignas(16) float4 { float x, y, z, w; };
-static inline float pce_h2f(unsigned short h) { _Float16 f; std::memcpy(&f, &h, 2); return (float)f; }
-static inline unsigned short pce_f2h(float v) { _Float16 f = (_Float16)v; unsigned short h; std::memcpy(&h, &f, 2); return h; }
+inline uint32_t min(uint32_t a, uint32_t b)
+{
+    return a < b ? a : b;
+}
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
+static inline float pce_h2f(unsigned short h)
+{
+    _Float16 f;
+    std::memcpy(&f, &h, 2);
+    return (float)f;
+}
+static inline unsigned short pce_f2h(float v)
+{
+    _Float16 f = (_Float16)v;
+    unsigned short h;
+    std::memcpy(&h, &f, 2);
+    return h;
+}
 
 template <class F, class... A> void emu_launch(dim3 g, dim3 b, unsigned, void *, F f, A... args)
 {
