@@ -139,11 +139,17 @@ static pce_status ready(pce_device *dev)
                     dev->props.name);
             gd->use_blas = false;
         } else {
-            /* graphs need the workspace fixed up front */
-            size_t ws = 32u << 20;
-            if (gpuMalloc(&gd->blas_ws, ws) == gpuSuccess)
-                cublasSetWorkspace(gd->blas, gd->blas_ws, ws);
+            /* graphs need the workspace fixed up front; set after the
+             * stream, as cublasSetStream resets the workspace to the
+             * default pool */
             cublasSetStream(gd->blas, gd->stream);
+            size_t ws = 32u << 20;
+            if (gpuMalloc(&gd->blas_ws, ws) == gpuSuccess) {
+                cublasSetWorkspace(gd->blas, gd->blas_ws, ws);
+            } else {
+                gd->blas_ws = NULL;
+                gpuGetLastError(); /* else the next launch reports it */
+            }
         }
     }
 #endif
@@ -309,7 +315,8 @@ static bool blas_gemm(const pce_exec_node *n, gemm_call *g)
     g->sc = d->nb[bd] / 4;
     if (nbatch == 1)
         g->sa = g->sb = g->sc = 0;
-    if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || nbatch > INT32_MAX)
+    if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || nbatch > INT32_MAX ||
+        g->lda > INT32_MAX || g->ldb > INT32_MAX || dm > INT32_MAX)
         return false;
     g->m = (int)N;
     g->n = (int)M;
@@ -531,10 +538,15 @@ static pce_status enqueue(pce_device *dev, const gpu_item *it)
 {
     gpu_device *gd = dev->impl;
     if (!it->blas) {
+        /* the launch reports gpuGetLastError: drop a stale error of an
+         * earlier call (a sticky one comes back from the launch itself) */
+        gpuGetLastError();
         int e = pce_gpu_kernel_launch(&it->l, gd->stream, gd->max_blocks);
-        if (e)
-            return pce_fail(dev->ctx, PCE_ERR_INTERNAL, "%s: kernel %d launch: %s", dev->props.name,
-                            it->l.kernel, pce_gpu_error_name(e));
+        if (e) {
+            char what[48];
+            snprintf(what, sizeof what, "kernel %d launch", it->l.kernel);
+            return gpu_fail(dev, (gpuError_t)e, what); /* device lost, out of memory, ... */
+        }
         return PCE_OK;
     }
 #ifdef PCE_GPU_CUBLAS
