@@ -331,9 +331,24 @@ static bool blas_gemm(const pce_exec_node *n, gemm_call *g)
 }
 #endif
 
+/* Strides the kernels can address: whole, non-negative element counts. */
+static bool strides_ok(const pce_tref *r)
+{
+    int64_t es = (int64_t)pce_dtype_get_info(r->dtype)->block_bytes;
+    for (int i = 0; i < PCE_MAX_DIMS; i++)
+        if (r->nb[i] < 0 || r->nb[i] % es)
+            return false;
+    return true;
+}
+
 /* Node n (position idx) as one or two items; 0 if it cannot run here. */
 static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu_item out[2])
 {
+    if (!strides_ok(&n->dst))
+        return 0;
+    for (int i = 0; i < n->nsrc; i++)
+        if (n->has_src[i] && !strides_ok(&n->src[i]))
+            return 0;
     const gpu_device *gd = dev->impl;
     const pce_tref *dst = &n->dst, *s0 = &n->src[0];
     gpu_item *it = &out[0];
