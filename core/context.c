@@ -1,7 +1,9 @@
 /* context.c — context lifetime, options (the one place the environment is
  * read) and the device registry. */
 #include "../backends/backend.h"
+#include "detect.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +136,7 @@ void pce_context_destroy(pce_context *ctx)
     free(ctx->devices);
     free(ctx->unavailable);
     pce_modules_release(ctx);
+    free(ctx->snapshot);
     free(ctx->backend_path);
     pthread_mutex_destroy(&ctx->probe_lock);
     free(ctx);
@@ -249,5 +252,31 @@ pce_status pce_backend_unavailable_get(const pce_context *ctx, int index, const 
         *backend = ctx->unavailable[index].backend;
     if (reason)
         *reason = ctx->unavailable[index].reason;
+    return PCE_OK;
+}
+
+pce_status pce_snapshot_write(pce_context *ctx, const char *path)
+{
+    if (!ctx || !path)
+        return ctx ? pce_fail(ctx, PCE_ERR_INVALID_ARGUMENT, "snapshot_write: path is NULL")
+                   : PCE_ERR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&ctx->probe_lock);
+    if (!ctx->snapshot && (ctx->snapshot = malloc(sizeof *ctx->snapshot)) != NULL)
+        pce_hw_detect(ctx->snapshot, "/");
+    pthread_mutex_unlock(&ctx->probe_lock);
+    if (!ctx->snapshot)
+        return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "hardware snapshot (%zu bytes)",
+                        sizeof(pce_hw_snapshot));
+    bool out = strcmp(path, "-") == 0;
+    FILE *f = out ? stdout : fopen(path, "w");
+    if (!f)
+        return pce_fail(ctx, PCE_ERR_IO, "cannot write the snapshot to '%s': %s", path,
+                        strerror(errno));
+    pce_hw_write_json(ctx->snapshot, f);
+    bool bad = ferror(f) != 0;
+    if (!out && fclose(f) != 0)
+        bad = true;
+    if (bad)
+        return pce_fail(ctx, PCE_ERR_IO, "writing the snapshot to '%s' failed", path);
     return PCE_OK;
 }

@@ -127,6 +127,7 @@ struct pce_context {
      * start-up); the lock makes that first question safe from any thread. */
     bool modules_probed;
     pthread_mutex_t probe_lock;
+    struct pce_hw_snapshot *snapshot; /* detected on first use (detect.c) */
     char error[1024];
 };
 

@@ -45,19 +45,27 @@ static int open_ctx(pce_context **ctx)
 
 static void usage_devices(FILE *f)
 {
-    fprintf(f, "usage: pce devices [--json]\n\n"
-               "Lists this machine's devices and the backends that are unavailable, with why.\n"
-               "  --json   machine-readable output:\n"
-               "           {\"devices\":[{\"name\":..,\"backend\":..,\"available\":true,...}],\n"
-               "            \"unavailable\":[{\"backend\":..,\"reason\":..}]}\n");
+    fprintf(
+        f,
+        "usage: pce devices [--json] [--snapshot FILE]\n\n"
+        "Lists this machine's devices and the backends that are unavailable, with why.\n"
+        "  --json           machine-readable output:\n"
+        "                   {\"devices\":[{\"name\":..,\"backend\":..,\"available\":true,...}],\n"
+        "                    \"unavailable\":[{\"backend\":..,\"reason\":..}]}\n"
+        "  --snapshot FILE  also write the hardware snapshot (CPU, PCI GPUs and\n"
+        "                   accelerators with their drivers, GPU runtimes, OpenBLAS) as\n"
+        "                   JSON to FILE (- for stdout, instead of the list)\n");
 }
 
 static int cmd_devices(int argc, char **argv)
 {
     bool json = false;
+    const char *snapshot = NULL;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             json = true;
+        } else if (!strcmp(argv[i], "--snapshot") && i + 1 < argc) {
+            snapshot = argv[++i];
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage_devices(stdout);
             return 0;
@@ -70,6 +78,17 @@ static int cmd_devices(int argc, char **argv)
     pce_context *ctx;
     if (open_ctx(&ctx))
         return 1;
+    if (snapshot) {
+        if (pce_snapshot_write(ctx, snapshot) != PCE_OK) {
+            fprintf(stderr, "pce devices: %s\n", pce_context_last_error(ctx));
+            pce_context_destroy(ctx);
+            return 1;
+        }
+        if (!strcmp(snapshot, "-")) {
+            pce_context_destroy(ctx);
+            return 0;
+        }
+    }
     int n = pce_device_count(ctx);
     if (json) {
         printf("{\"devices\":[");

@@ -174,6 +174,12 @@ PCE_API int pce_backend_unavailable_count(const pce_context *ctx);
 PCE_API pce_status pce_backend_unavailable_get(const pce_context *ctx, int index,
                                                const char **backend, const char **reason);
 
+/* Writes this host's hardware snapshot as JSON to `path` ("-": stdout): CPU
+ * (vendor, family/model, features the OS supports, cores, NUMA, caches),
+ * PCI display and accelerator devices with their kernel drivers, which GPU
+ * runtimes load, and OpenBLAS's configuration. Detected once per context. */
+PCE_API pce_status pce_snapshot_write(pce_context *ctx, const char *path);
+
 /* ---- graphs and tensors ------------------------------------------------ */
 
 typedef struct pce_graph pce_graph;
