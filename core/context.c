@@ -2,6 +2,7 @@
  * read) and the device registry. */
 #include "../backends/backend.h"
 #include "detect.h"
+#include "profile.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -279,4 +280,19 @@ pce_status pce_snapshot_write(pce_context *ctx, const char *path)
     if (bad)
         return pce_fail(ctx, PCE_ERR_IO, "writing the snapshot to '%s' failed", path);
     return PCE_OK;
+}
+
+pce_status pce_profile_lint(const char *path, char *msg, size_t cap)
+{
+    if (!path || (!msg && cap))
+        return PCE_ERR_INVALID_ARGUMENT;
+    pce_profile *p = malloc(sizeof *p);
+    if (!p)
+        return PCE_ERR_OUT_OF_MEMORY;
+    char err[512];
+    pce_status st = pce_profile_load(path, p, err, sizeof err);
+    if (cap)
+        snprintf(msg, cap, "%s", st == PCE_OK ? p->name : err);
+    free(p);
+    return st;
 }

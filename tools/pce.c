@@ -238,12 +238,44 @@ static int cmd_verify(int argc, char **argv)
     return st != PCE_OK || sum.fail ? 1 : 0;
 }
 
+static void usage_profile(FILE *f)
+{
+    fprintf(f, "usage: pce profile lint FILE...\n\n"
+               "Checks hardware profile files (hw-profiles/NAME.ini): INI syntax, known sections\n"
+               "and keys, valid values, no duplicates. Prints 'FILE: ok (NAME)' or\n"
+               "'FILE:LINE: what is wrong' per file; exits 1 if any file is bad.\n");
+}
+
+static int cmd_profile(int argc, char **argv)
+{
+    if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
+        usage_profile(stdout);
+        return 0;
+    }
+    if (argc < 2 || strcmp(argv[0], "lint") != 0) {
+        usage_profile(stderr);
+        return 2;
+    }
+    int bad = 0;
+    for (int i = 1; i < argc; i++) {
+        char msg[512];
+        if (pce_profile_lint(argv[i], msg, sizeof msg) == PCE_OK) {
+            printf("%s: ok (%s)\n", argv[i], msg);
+        } else {
+            printf("%s\n", msg);
+            bad++;
+        }
+    }
+    return bad ? 1 : 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: pce [--version] [--help] COMMAND [ARGS]\n\n"
                "Commands:\n"
                "  devices   list devices and unavailable backends\n"
                "  verify    run the conformance suite on this machine's devices\n"
+               "  profile   check hardware profile files (pce profile lint FILE...)\n"
                "Run 'pce COMMAND --help' for a command's options.\n");
 }
 
@@ -266,6 +298,8 @@ int main(int argc, char **argv)
         return cmd_devices(argc - 2, argv + 2);
     if (!strcmp(cmd, "verify"))
         return cmd_verify(argc - 2, argv + 2);
+    if (!strcmp(cmd, "profile"))
+        return cmd_profile(argc - 2, argv + 2);
     fprintf(stderr, "pce: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -180,6 +180,12 @@ PCE_API pce_status pce_backend_unavailable_get(const pce_context *ctx, int index
  * runtimes load, and OpenBLAS's configuration. Detected once per context. */
 PCE_API pce_status pce_snapshot_write(pce_context *ctx, const char *path);
 
+/* Checks one hardware profile file (hw-profiles/NAME.ini): INI syntax, known
+ * sections and keys, valid values, no duplicates. PCE_OK, or PCE_ERR_FORMAT /
+ * PCE_ERR_IO with "file:line: what" in msg. The profile's name goes to msg
+ * on success. */
+PCE_API pce_status pce_profile_lint(const char *path, char *msg, size_t cap);
+
 /* ---- graphs and tensors ------------------------------------------------ */
 
 typedef struct pce_graph pce_graph;
