@@ -421,3 +421,151 @@ pce_status pce_profile_load(const char *path, pce_profile *out, char *err, size_
     free(text);
     return st;
 }
+
+/* ---- matching ----------------------------------------------------------- */
+
+#include "detect.h"
+
+#include <fnmatch.h>
+
+static bool device_key(const char *key)
+{
+    static const char *const dk[] = {"backend",        "device_name", "compute_capability",
+                                     "gfx_target",     "driver",      "driver_version",
+                                     "runtime_missing"};
+    for (size_t i = 0; i < sizeof dk / sizeof dk[0]; i++)
+        if (!strcmp(key, dk[i]))
+            return true;
+    return false;
+}
+
+/* [match] pci_vendor / pci_device: against the device when there is one,
+ * else against any PCI display/accelerator device of the host. */
+static bool hex_in(const char *range, uint16_t v)
+{
+    char a[8] = "", b[8] = "";
+    const char *dash = strchr(range, '-');
+    if (dash) {
+        snprintf(a, sizeof a, "%.*s", (int)(dash - range), range);
+        snprintf(b, sizeof b, "%.7s", dash + 1);
+    } else {
+        snprintf(a, sizeof a, "%.7s", range);
+        snprintf(b, sizeof b, "%.7s", range);
+    }
+    long lo = strtol(a, NULL, 16), hi = strtol(b, NULL, 16);
+    return v >= lo && v <= hi;
+}
+
+static bool mismatch(char *why, size_t cap, const pce_profile *p, const pce_profile_entry *e,
+                     const char *have)
+{
+    if (why && cap)
+        snprintf(why, cap, "%s:%d: %s = %s, %s", p->file, e->line, e->key, e->value, have);
+    return false;
+}
+
+bool pce_profile_matches(const pce_profile *p, const pce_hw_snapshot *s,
+                         const pce_device_facts *dev, char *why, size_t cap)
+{
+    char have[160];
+    for (int i = 0; i < p->n_entries; i++) {
+        const pce_profile_entry *e = &p->entries[i];
+        if (strcmp(e->section, "match") != 0)
+            continue;
+        const char *k = e->key, *v = e->value;
+        if (device_key(k) && !dev)
+            return mismatch(why, cap, p, e, "a device-level key (no device given)");
+        char num[32];
+        if (!strcmp(k, "cpu_arch")) {
+            if (strcmp(v, s->cpu.arch))
+                return mismatch(why, cap, p, e, "this host is not");
+        } else if (!strcmp(k, "cpu_vendor")) {
+            if (strcmp(v, s->cpu.vendor)) {
+                snprintf(have, sizeof have, "this host has %s", s->cpu.vendor);
+                return mismatch(why, cap, p, e, have);
+            }
+        } else if (!strcmp(k, "cpu_family") || !strcmp(k, "cpu_model")) {
+            int x = !strcmp(k, "cpu_family") ? s->cpu.family : s->cpu.model;
+            snprintf(num, sizeof num, "%d", x);
+            if (pce_range_contains(v, num) != 1) {
+                snprintf(have, sizeof have, "this host has %d", x);
+                return mismatch(why, cap, p, e, have);
+            }
+        } else if (!strcmp(k, "cpu_name")) {
+            if (fnmatch(v, s->cpu.brand, 0) != 0) {
+                snprintf(have, sizeof have, "this host is '%.100s'", s->cpu.brand);
+                return mismatch(why, cap, p, e, have);
+            }
+        } else if (!strcmp(k, "cpu_feature")) {
+            char buf[160];
+            snprintf(buf, sizeof buf, "%s", v);
+            for (char *save, *w = strtok_r(buf, ", ", &save); w; w = strtok_r(NULL, ", ", &save))
+                if (!pce_hw_has_feature(&s->cpu, w)) {
+                    snprintf(have, sizeof have, "this host lacks %.60s", w);
+                    return mismatch(why, cap, p, e, have);
+                }
+        } else if (!strcmp(k, "openblas_version")) {
+            /* "OpenBLAS 0.3.21 ..." */
+            const char *ver = strncmp(s->libs.openblas_config, "OpenBLAS ", 9) == 0
+                                  ? s->libs.openblas_config + 9
+                                  : "";
+            char vb[32];
+            snprintf(vb, sizeof vb, "%.*s", (int)strcspn(ver, " "), ver);
+            if (!vb[0] || pce_range_contains(v, vb) != 1) {
+                snprintf(have, sizeof have, "OpenBLAS here is %s", vb[0] ? vb : "absent");
+                return mismatch(why, cap, p, e, have);
+            }
+        } else if (!strcmp(k, "pci_vendor") || !strcmp(k, "pci_device") ||
+                   !strcmp(k, "pci_driver")) {
+            bool vendor = !strcmp(k, "pci_vendor"), drv = !strcmp(k, "pci_driver");
+            bool ok = false;
+            if (dev && !drv) {
+                ok = hex_in(v, vendor ? dev->pci_vendor : dev->pci_device);
+            } else {
+                for (int j = 0; j < s->n_pci && !ok; j++)
+                    ok = drv ? !strcmp(s->pci[j].driver, v)
+                             : hex_in(v, vendor ? s->pci[j].vendor : s->pci[j].device);
+            }
+            if (!ok)
+                return mismatch(why, cap, p, e,
+                                dev && !drv ? "not this device" : "no such PCI device here");
+        } else if (!strcmp(k, "backend")) {
+            if (strcmp(v, dev->backend))
+                return mismatch(why, cap, p, e, "another backend");
+        } else if (!strcmp(k, "device_name")) {
+            if (fnmatch(v, dev->name, 0) != 0)
+                return mismatch(why, cap, p, e, "another device");
+        } else if (!strcmp(k, "driver")) {
+            if (strcmp(v, dev->driver))
+                return mismatch(why, cap, p, e, "another driver");
+        } else if (!strcmp(k, "compute_capability") || !strcmp(k, "driver_version")) {
+            const char *x = !strcmp(k, "compute_capability") ? dev->arch : dev->driver_version;
+            if (!*x || !is_version(x) || pce_range_contains(v, x) != 1)
+                return mismatch(why, cap, p, e, "outside the range");
+        } else if (!strcmp(k, "gfx_target")) {
+            if (fnmatch(v, dev->arch, 0) != 0)
+                return mismatch(why, cap, p, e, "another gfx target");
+        } else if (!strcmp(k, "runtime_missing")) {
+            bool missing = !strcmp(v, "cuda")  ? !(s->libs.libcuda && s->libs.libcudart)
+                           : !strcmp(v, "hip") ? !(s->libs.libamdhip64 && s->libs.dev_kfd)
+                                               : !s->libs.libvulkan;
+            if (!missing)
+                return mismatch(why, cap, p, e, "that runtime is here");
+        }
+    }
+    return true;
+}
+
+pce_setting pce_profiles_resolve(const pce_profile *const *matched, int n, const char *section,
+                                 const char *key)
+{
+    pce_setting best = {NULL, NULL};
+    for (int i = 0; i < n; i++) {
+        const pce_profile_entry *e = pce_profile_get(matched[i], section, key);
+        if (e && (!best.from || matched[i]->priority >= best.from->priority)) {
+            best.entry = e;
+            best.from = matched[i];
+        }
+    }
+    return best;
+}

@@ -44,3 +44,36 @@ const pce_profile_entry *pce_profile_get(const pce_profile *p, const char *secti
 int pce_range_contains(const char *range, const char *v);
 
 #endif
+
+/* ---- matching ----------------------------------------------------------- */
+
+struct pce_hw_snapshot;
+
+/* What device-level [match] keys look at, per device (from its backend). */
+typedef struct pce_device_facts {
+    char backend[16]; /* "cpu", "vulkan", "cuda", "hip" */
+    char name[128];   /* device name as the driver reports it */
+    char driver[32];  /* "llvmpipe", "radv", "nvidia", ... */
+    char arch[32];    /* compute capability "9.0" or gfx target "gfx90a" */
+    char driver_version[32];
+    uint16_t pci_vendor, pci_device;
+} pce_device_facts;
+
+/* Whether profile p applies to the host in snapshot s and, when dev is not
+ * NULL, to that device: every [match] key must hold; a profile with
+ * device-level keys never matches the host alone. On a mismatch, why says
+ * which key failed ("file:line: cpu_family = 26, this host has 25"). */
+bool pce_profile_matches(const pce_profile *p, const struct pce_hw_snapshot *s,
+                         const pce_device_facts *dev, char *why, size_t cap);
+
+/* One setting after layering: its value and the profile line that won. */
+typedef struct pce_setting {
+    const pce_profile_entry *entry;
+    const pce_profile *from;
+} pce_setting;
+
+/* Layers the settings of the matching profiles (lower priority first, so a
+ * higher priority overrides; equal priorities in the given order) and
+ * returns the winner for section.key, or {NULL, NULL}. */
+pce_setting pce_profiles_resolve(const pce_profile *const *matched, int n, const char *section,
+                                 const char *key);
