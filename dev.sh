@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 # checks every call in the tests. Later issues add the CUDA and HIP toolchains.
 PACKAGES=(meson ninja-build pkg-config gcc g++ libc6-dev check libsubunit-dev libopenblas-dev python3
     clang-format git libvulkan-dev glslang-tools spirv-tools mesa-vulkan-drivers
-    vulkan-validationlayers hipcc libamdhip64-dev rocm-device-libs libhwloc-dev libinih-dev)
+    vulkan-validationlayers hipcc libamdhip64-dev rocm-device-libs libhwloc-dev libinih-dev libjson-c-dev)
 
 # The CUDA toolkit is not a Debian package: it is used from PATH or
 # /usr/local/cuda when installed (nvcc, cudart, cuBLAS), else the CUDA backend

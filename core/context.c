@@ -138,6 +138,7 @@ void pce_context_destroy(pce_context *ctx)
     free(ctx->unavailable);
     pce_modules_release(ctx);
     free(ctx->snapshot);
+    free(ctx->profiles);
     free(ctx->backend_path);
     pthread_mutex_destroy(&ctx->probe_lock);
     free(ctx);
@@ -189,6 +190,7 @@ void pce_context_probe_modules(const pce_context *cctx)
         char saved[sizeof ctx->error];
         memcpy(saved, ctx->error, sizeof saved); /* probing is not the caller's error */
         pce_modules_probe(ctx);
+        pce_context_load_hw(ctx);
         memcpy(ctx->error, saved, sizeof saved);
     }
     pthread_mutex_unlock(&ctx->probe_lock);
@@ -261,10 +263,7 @@ pce_status pce_snapshot_write(pce_context *ctx, const char *path)
     if (!ctx || !path)
         return ctx ? pce_fail(ctx, PCE_ERR_INVALID_ARGUMENT, "snapshot_write: path is NULL")
                    : PCE_ERR_INVALID_ARGUMENT;
-    pthread_mutex_lock(&ctx->probe_lock);
-    if (!ctx->snapshot && (ctx->snapshot = malloc(sizeof *ctx->snapshot)) != NULL)
-        pce_hw_detect(ctx->snapshot, "/");
-    pthread_mutex_unlock(&ctx->probe_lock);
+    pce_context_probe_modules(ctx);
     if (!ctx->snapshot)
         return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "hardware snapshot (%zu bytes)",
                         sizeof(pce_hw_snapshot));

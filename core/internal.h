@@ -94,10 +94,22 @@ struct pce_graph {
 
 typedef struct pce_backend_vtbl pce_backend_vtbl;
 
+/* What hardware profiles' device-level [match] keys look at, filled by
+ * each backend for its devices. */
+typedef struct pce_device_facts {
+    char backend[16]; /* "cpu", "vulkan", "cuda", "hip" */
+    char name[128];   /* device name as the driver reports it */
+    char driver[32];  /* "llvmpipe", "radv", "nvidia", "amdgpu", ... */
+    char arch[48];    /* compute capability "9.0" or gfx target "gfx90a" */
+    char driver_version[32];
+    uint16_t pci_vendor, pci_device;
+} pce_device_facts;
+
 struct pce_device {
     pce_context *ctx;
     const pce_backend_vtbl *vtbl;
     pce_device_props props;
+    pce_device_facts facts;
     void *impl; /* backend-owned */
 };
 
@@ -127,7 +139,12 @@ struct pce_context {
      * start-up); the lock makes that first question safe from any thread. */
     bool modules_probed;
     pthread_mutex_t probe_lock;
-    struct pce_hw_snapshot *snapshot; /* detected on first use (detect.c) */
+    struct pce_hw_snapshot *snapshot; /* detected (or PCE_SNAPSHOT) on first use */
+    char snapshot_file[256];          /* PCE_SNAPSHOT when the snapshot came from it */
+    bool hw_loaded;                   /* snapshot and profiles loaded (hwconfig.c) */
+    struct pce_profile *profiles;     /* shipped, then user folders */
+    int n_profiles;
+    char profile_errors[2048]; /* files skipped, for --explain */
     char error[1024];
 };
 
@@ -147,8 +164,10 @@ void pce_contiguous_strides(pce_dtype dtype, const int64_t ne[PCE_MAX_DIMS],
 void pce_tensor_describe(const pce_tensor *t, char *buf, size_t cap);
 pce_tensor *pce_tensor_root(const pce_tensor *t);
 
-/* Probes the backend modules once (module.c); every device query calls it. */
+/* Probes the backend modules once (module.c) and loads the hardware
+ * snapshot and profiles (hwconfig.c); every device query calls it. */
 void pce_context_probe_modules(const pce_context *ctx);
+void pce_context_load_hw(pce_context *ctx);
 
 /* Registers a device (takes ownership) / an unavailable backend. */
 pce_status pce_context_add_device(pce_context *ctx, pce_device *dev);

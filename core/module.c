@@ -74,6 +74,15 @@ static void self_path(char *buf, size_t cap)
     }
 }
 
+/* Whether this library runs from its build tree (tests, build/tools/pce). */
+bool pce_running_from_build_tree(void)
+{
+    char self[1024];
+    self_path(self, sizeof self);
+    size_t root = strlen(PCE_BUILD_ROOT);
+    return root && strncmp(self, PCE_BUILD_ROOT, root) == 0 && self[root] == '/';
+}
+
 /* Tries one file; on failure appends why to `why`. */
 static void *try_open(const char *path, char *why, size_t cap)
 {

@@ -49,16 +49,6 @@ int pce_range_contains(const char *range, const char *v);
 
 struct pce_hw_snapshot;
 
-/* What device-level [match] keys look at, per device (from its backend). */
-typedef struct pce_device_facts {
-    char backend[16]; /* "cpu", "vulkan", "cuda", "hip" */
-    char name[128];   /* device name as the driver reports it */
-    char driver[32];  /* "llvmpipe", "radv", "nvidia", ... */
-    char arch[32];    /* compute capability "9.0" or gfx target "gfx90a" */
-    char driver_version[32];
-    uint16_t pci_vendor, pci_device;
-} pce_device_facts;
-
 /* Whether profile p applies to the host in snapshot s and, when dev is not
  * NULL, to that device: every [match] key must hold; a profile with
  * device-level keys never matches the host alone. On a mismatch, why says

@@ -61,9 +61,12 @@ static int cmd_devices(int argc, char **argv)
 {
     bool json = false;
     const char *snapshot = NULL;
+    bool explain = false;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             json = true;
+        } else if (!strcmp(argv[i], "--explain")) {
+            explain = true;
         } else if (!strcmp(argv[i], "--snapshot") && i + 1 < argc) {
             snapshot = argv[++i];
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -88,6 +91,21 @@ static int cmd_devices(int argc, char **argv)
             pce_context_destroy(ctx);
             return 0;
         }
+    }
+    if (explain) {
+        size_t len = 0;
+        pce_devices_explain(ctx, NULL, 0, &len);
+        char *text = malloc(len + 1);
+        if (!text || pce_devices_explain(ctx, text, len + 1, &len) != PCE_OK) {
+            fprintf(stderr, "pce devices: %s\n", pce_context_last_error(ctx));
+            free(text);
+            pce_context_destroy(ctx);
+            return 1;
+        }
+        fputs(text, stdout);
+        free(text);
+        pce_context_destroy(ctx);
+        return 0;
     }
     int n = pce_device_count(ctx);
     if (json) {

@@ -253,6 +253,8 @@ pce_status pce_cpu_backend_probe(pce_context *ctx)
     p->host_memory = true;
     for (int i = 0; i < PCE_DTYPE_COUNT; i++)
         p->dtype_supported[i] = true;
+    snprintf(dev->facts.backend, sizeof dev->facts.backend, "cpu");
+    snprintf(dev->facts.name, sizeof dev->facts.name, "%s", p->description);
     st = pce_context_add_device(ctx, dev);
     if (st != PCE_OK) {
         cpu_device_destroy(dev);

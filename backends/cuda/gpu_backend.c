@@ -898,6 +898,19 @@ static pce_status add_device(pce_context *ctx, int ordinal, const char *gemm_cho
         len = sizeof pp->details - 1;
     memcpy(pp->details, details, len);
     pp->details[len] = 0;
+    pce_device_facts *f = &dev->facts;
+    snprintf(f->backend, sizeof f->backend, "%s", GPU_BACKEND);
+    snprintf(f->name, sizeof f->name, "%.127s", p.name);
+#ifdef PCE_GPU_HIP
+    snprintf(f->driver, sizeof f->driver, "amdgpu");
+    snprintf(f->arch, sizeof f->arch, "%.47s", p.gcnArchName);
+    f->pci_vendor = 0x1002;
+#else
+    snprintf(f->driver, sizeof f->driver, "nvidia");
+    snprintf(f->arch, sizeof f->arch, "%d.%d", p.major, p.minor);
+    f->pci_vendor = 0x10de;
+#endif
+    snprintf(f->driver_version, sizeof f->driver_version, "%s", dv);
     dev->vtbl = &gpu_vtbl;
     dev->impl = gd;
     pce_status st = pce_context_add_device(ctx, dev);

@@ -421,6 +421,14 @@ static pce_status add_device(pce_context *ctx, vk_instance *inst, const phys_sna
         len = sizeof p->details - 1;
     memcpy(p->details, details, len);
     p->details[len] = 0;
+    pce_device_facts *f = &dev->facts;
+    snprintf(f->backend, sizeof f->backend, "vulkan");
+    snprintf(f->name, sizeof f->name, "%.127s", s->props.deviceName);
+    snprintf(f->driver, sizeof f->driver, "%.31s", s->driver.driverName);
+    snprintf(f->driver_version, sizeof f->driver_version, "%.31s", s->driver.driverInfo);
+    /* vendorID is a PCI vendor id for PCI GPUs; Khronos ids (0x10000+) are not */
+    f->pci_vendor = s->props.vendorID <= 0xffff ? (uint16_t)s->props.vendorID : 0;
+    f->pci_device = s->props.vendorID <= 0xffff ? (uint16_t)s->props.deviceID : 0;
     dev->vtbl = &vk_vtbl;
     dev->impl = vd;
     inst->refs++;

@@ -180,6 +180,14 @@ PCE_API pce_status pce_backend_unavailable_get(const pce_context *ctx, int index
  * runtimes load, and OpenBLAS's configuration. Detected once per context. */
 PCE_API pce_status pce_snapshot_write(pce_context *ctx, const char *path);
 
+/* Explains the hardware decisions as text: the host snapshot (CPU, PCI
+ * GPUs and what runtime each lacks, OpenBLAS and its core), the profiles
+ * that matched the host and each device with the file:line of every deciding
+ * key, the devices ranked best first with why, the backends not used and
+ * why, and the profiles that did not match (first failing key). Writes at
+ * most cap bytes (NUL-terminated) and the full length to *len. */
+PCE_API pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *len);
+
 /* Checks one hardware profile file (hw-profiles/NAME.ini): INI syntax, known
  * sections and keys, valid values, no duplicates. PCE_OK, or PCE_ERR_FORMAT /
  * PCE_ERR_IO with "file:line: what" in msg. The profile's name goes to msg

@@ -1,0 +1,391 @@
+/* hwconfig.c — the decisions taken from the hardware snapshot and the
+ * profiles: which profiles apply to the host and to each device, the
+ * settings they layer to (with the file:line that won), the ranked device
+ * list, and the text of `pce devices --explain`. The snapshot is detected,
+ * or read from PCE_SNAPSHOT (a JSON file written by `pce devices
+ * --snapshot`, to reproduce another machine). */
+#include "detect.h"
+#include "profile.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef PCE_PROFILE_INSTALL_DIR
+#define PCE_PROFILE_INSTALL_DIR ""
+#endif
+#ifndef PCE_SOURCE_ROOT
+#define PCE_SOURCE_ROOT ""
+#endif
+
+bool pce_running_from_build_tree(void); /* module.c */
+
+/* ---- snapshot from JSON ------------------------------------------------- */
+
+static const char *jget_str(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : "";
+}
+
+static int jget_int(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_int(v) : 0;
+}
+
+static bool jget_bool(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v);
+}
+
+pce_status pce_hw_read_json(const char *path, pce_hw_snapshot *s, char *err, size_t cap)
+{
+    memset(s, 0, sizeof *s);
+    json_object *root = json_object_from_file(path);
+    if (!root) {
+        snprintf(err, cap, "snapshot '%s': %s", path, json_util_get_last_err());
+        return PCE_ERR_FORMAT;
+    }
+    json_object *cpu, *pci, *libs;
+    if (strcmp(jget_str(root, "format"), "pce-snapshot") != 0 || jget_int(root, "version") != 1 ||
+        !json_object_object_get_ex(root, "cpu", &cpu)) {
+        snprintf(err, cap,
+                 "snapshot '%s': not a pce snapshot (version 1) from pce devices --snapshot", path);
+        json_object_put(root);
+        return PCE_ERR_FORMAT;
+    }
+    pce_hw_cpu *c = &s->cpu;
+    snprintf(c->arch, sizeof c->arch, "%.15s", jget_str(cpu, "arch"));
+    snprintf(c->vendor, sizeof c->vendor, "%.15s", jget_str(cpu, "vendor"));
+    c->family = jget_int(cpu, "family");
+    c->model = jget_int(cpu, "model");
+    c->stepping = jget_int(cpu, "stepping");
+    snprintf(c->brand, sizeof c->brand, "%.63s", jget_str(cpu, "brand"));
+    snprintf(c->features, sizeof c->features, "%.511s", jget_str(cpu, "features"));
+    c->cores = jget_int(cpu, "cores");
+    c->threads = jget_int(cpu, "threads");
+    c->numa_nodes = jget_int(cpu, "numa_nodes");
+    if (json_object_object_get_ex(root, "pci", &pci) && json_object_is_type(pci, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(pci) && s->n_pci < PCE_HW_MAX_PCI; i++) {
+            json_object *d = json_object_array_get_idx(pci, i);
+            pce_hw_pci *x = &s->pci[s->n_pci++];
+            snprintf(x->slot, sizeof x->slot, "%.15s", jget_str(d, "slot"));
+            x->vendor = (uint16_t)strtoul(jget_str(d, "vendor"), NULL, 16);
+            x->device = (uint16_t)strtoul(jget_str(d, "device"), NULL, 16);
+            x->class_code = (uint32_t)strtoul(jget_str(d, "class"), NULL, 16);
+            snprintf(x->driver, sizeof x->driver, "%.31s", jget_str(d, "driver"));
+        }
+    if (json_object_object_get_ex(root, "libs", &libs)) {
+        pce_hw_libs *l = &s->libs;
+        l->libcuda = jget_bool(libs, "libcuda");
+        l->libcudart = jget_bool(libs, "libcudart");
+        l->libamdhip64 = jget_bool(libs, "libamdhip64");
+        l->dev_kfd = jget_bool(libs, "dev_kfd");
+        l->libvulkan = jget_bool(libs, "libvulkan");
+        snprintf(l->openblas_config, sizeof l->openblas_config, "%.159s",
+                 jget_str(libs, "openblas_config"));
+        snprintf(l->openblas_core, sizeof l->openblas_core, "%.31s",
+                 jget_str(libs, "openblas_core"));
+    }
+    json_object_put(root);
+    return PCE_OK;
+}
+
+/* ---- profiles ----------------------------------------------------------- */
+
+typedef struct sbuf {
+    char *buf;
+    size_t cap, len;
+} sbuf;
+
+static void out(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out(sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char tmp[1024];
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if (b->buf && b->len + 1 < b->cap) {
+        size_t room = b->cap - b->len - 1, k = (size_t)n < room ? (size_t)n : room;
+        memcpy(b->buf + b->len, tmp, k);
+        b->buf[b->len + k] = 0;
+    }
+    b->len += (size_t)n;
+}
+
+/* Loads every *.ini of dir, sorted by name; user folders get +1000 priority
+ * so they layer over the shipped profiles. Bad files are reported, skipped. */
+static void load_dir(pce_context *ctx, const char *dir, int boost, sbuf *errors)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    char(*names)[256] = NULL;
+    int n = 0, capn = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t k = strlen(e->d_name);
+        if (k < 5 || strcmp(e->d_name + k - 4, ".ini") != 0)
+            continue;
+        if (n == capn) {
+            capn = capn ? 2 * capn : 32;
+            char(*nn)[256] = realloc(names, (size_t)capn * sizeof *names);
+            if (!nn)
+                break;
+            names = nn;
+        }
+        snprintf(names[n++], sizeof names[0], "%.255s", e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+    for (int i = 0; i < n; i++) {
+        pce_profile *p = realloc(ctx->profiles, (size_t)(ctx->n_profiles + 1) * sizeof *p);
+        if (!p)
+            break;
+        ctx->profiles = p;
+        char path[1024], err[600];
+        snprintf(path, sizeof path, "%.700s/%s", dir, names[i]);
+        if (pce_profile_load(path, &ctx->profiles[ctx->n_profiles], err, sizeof err) != PCE_OK) {
+            pce_log(ctx, PCE_LOG_ERROR, "hardware profile skipped: %s", err);
+            out(errors, "  skipped: %s\n", err);
+            continue;
+        }
+        ctx->profiles[ctx->n_profiles++].priority += boost;
+    }
+    free(names);
+}
+
+/* The snapshot and the profiles, once per context (under probe_lock). */
+void pce_context_load_hw(pce_context *ctx)
+{
+    if (ctx->hw_loaded)
+        return;
+    ctx->hw_loaded = true;
+    sbuf errors = {ctx->profile_errors, sizeof ctx->profile_errors, 0};
+    if (!ctx->snapshot && (ctx->snapshot = malloc(sizeof *ctx->snapshot)) != NULL) {
+        const char *snap = getenv("PCE_SNAPSHOT");
+        char err[600];
+        if (snap && *snap && pce_hw_read_json(snap, ctx->snapshot, err, sizeof err) == PCE_OK) {
+            snprintf(ctx->snapshot_file, sizeof ctx->snapshot_file, "%.255s", snap);
+        } else {
+            if (snap && *snap) {
+                pce_log(ctx, PCE_LOG_ERROR, "PCE_SNAPSHOT ignored: %s", err);
+                out(&errors, "  PCE_SNAPSHOT ignored: %s\n", err);
+            }
+            pce_hw_detect(ctx->snapshot, "/");
+        }
+    }
+    char dir[1024];
+    if (pce_running_from_build_tree() && PCE_SOURCE_ROOT[0])
+        snprintf(dir, sizeof dir, "%s/hw-profiles", PCE_SOURCE_ROOT);
+    else
+        snprintf(dir, sizeof dir, "%s", PCE_PROFILE_INSTALL_DIR);
+    load_dir(ctx, dir, 0, &errors);
+    const char *list = getenv("PCE_PROFILE_PATH");
+    while (list && *list) {
+        size_t n = strcspn(list, ":");
+        snprintf(dir, sizeof dir, "%.*s", (int)(n < 1000 ? n : 1000), list);
+        if (n)
+            load_dir(ctx, dir, 1000, &errors);
+        list += n + (list[n] == ':');
+    }
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(dir, sizeof dir, "%.900s/pce/profiles", xdg);
+    else if (home && *home)
+        snprintf(dir, sizeof dir, "%.900s/.config/pce/profiles", home);
+    else
+        dir[0] = 0;
+    if (dir[0])
+        load_dir(ctx, dir, 1000, &errors);
+}
+
+/* Profiles matching the host (dev NULL: host-level profiles only) or a device
+ * (host-level profiles and the device's own). */
+static int matched(const pce_context *ctx, const pce_device *dev, const pce_profile **m)
+{
+    int n = 0;
+    for (int i = 0; i < ctx->n_profiles; i++) {
+        const pce_profile *p = &ctx->profiles[i];
+        if (pce_profile_matches(p, ctx->snapshot, NULL, NULL, 0) ||
+            (dev && pce_profile_matches(p, ctx->snapshot, &dev->facts, NULL, 0)))
+            m[n++] = p;
+    }
+    return n;
+}
+
+/* Rank of a device: automatic ones first, then by its backend's place in the
+ * winning [backends] order. */
+static int device_rank(const pce_context *ctx, const pce_device *dev, char *why, size_t cap)
+{
+    const pce_profile *m[256];
+    int n = matched(ctx, dev, m);
+    pce_setting aut = pce_profiles_resolve(m, n, "backends", "auto");
+    pce_setting ord = pce_profiles_resolve(m, n, "backends", "order");
+    int pos = 9;
+    if (ord.entry) {
+        char buf[160];
+        snprintf(buf, sizeof buf, "%s", ord.entry->value);
+        int i = 0;
+        for (char *save, *w = strtok_r(buf, ", ", &save); w; w = strtok_r(NULL, ", ", &save), i++)
+            if (!strcmp(w, dev->facts.backend))
+                pos = i;
+    }
+    bool manual = aut.entry && !strcmp(aut.entry->value, "off");
+    if (manual)
+        snprintf(why, cap, "only when asked for by name: [backends] auto = off (%.150s:%d)",
+                 aut.from->file, aut.entry->line);
+    else if (ord.entry)
+        snprintf(why, cap, "%s is #%d in [backends] order = %.60s (%.150s:%d)",
+                 dev->facts.backend, pos + 1, ord.entry->value, ord.from->file, ord.entry->line);
+    else
+        snprintf(why, cap, "no profile orders backends");
+    return (manual ? 100 : 0) + pos;
+}
+
+static const char *const setting_keys[][2] = {
+    {"backends", "order"},
+    {"backends", "auto"},
+    {"cpu", "threads"},
+    {"cpu", "pinning"},
+    {"memory", "target_utilisation"},
+    {"features", "fp16"},
+    {"features", "bf16"},
+    {"features", "fp8"},
+    {"features", "int8_dot"},
+    {"features", "subgroup_ops"},
+    {"features", "cooperative_matrix"},
+    {"kernels", "matmul"},
+    {"kernels", "workgroup_size"},
+    {"openblas", "core_candidates"},
+    {"openblas", "verify"},
+};
+
+static void settings(sbuf *b, const pce_profile **m, int n, const char *indent)
+{
+    for (size_t k = 0; k < sizeof setting_keys / sizeof setting_keys[0]; k++) {
+        pce_setting st = pce_profiles_resolve(m, n, setting_keys[k][0], setting_keys[k][1]);
+        if (st.entry)
+            out(b, "%s[%s] %s = %s  (%s:%d)\n", indent, setting_keys[k][0], setting_keys[k][1],
+                st.entry->value, st.from->file, st.entry->line);
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < m[i]->n_entries; j++)
+            if (!strcmp(m[i]->entries[j].section, "env"))
+                out(b, "%s[env] %s = %s  (%s:%d)\n", indent, m[i]->entries[j].key,
+                    m[i]->entries[j].value, m[i]->file, m[i]->entries[j].line);
+}
+
+pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *len)
+{
+    if (!ctx || (!buf && cap))
+        return PCE_ERR_INVALID_ARGUMENT;
+    if (cap)
+        buf[0] = 0;
+    pce_context_probe_modules(ctx); /* loads the snapshot and profiles too */
+    if (!ctx->snapshot)
+        return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "hardware snapshot");
+    sbuf b = {buf, cap, 0};
+    const pce_hw_snapshot *s = ctx->snapshot;
+    const pce_hw_cpu *c = &s->cpu;
+    out(&b, "host%s%s%s: %s %s family %d model %d stepping %d, \"%s\"\n",
+        ctx->snapshot_file[0] ? " (from PCE_SNAPSHOT " : "", ctx->snapshot_file,
+        ctx->snapshot_file[0] ? ")" : "", c->arch, c->vendor, c->family, c->model, c->stepping,
+        c->brand);
+    out(&b, "  %d cores, %d threads, %d NUMA node(s); features: %s\n", c->cores, c->threads,
+        c->numa_nodes, c->features[0] ? c->features : "(none detected)");
+    out(&b, "  OpenBLAS: %s%s%s\n", s->libs.openblas_config[0] ? s->libs.openblas_config : "none",
+        s->libs.openblas_core[0] ? "; core in use: " : "", s->libs.openblas_core);
+    for (int i = 0; i < s->n_pci; i++) {
+        const pce_hw_pci *p = &s->pci[i];
+        const char *vn = pce_hw_vendor_name(p->vendor);
+        out(&b, "  PCI %s: %s %04x:%04x class %06x, driver %s\n", p->slot, vn ? vn : "vendor",
+            p->vendor, p->device, p->class_code, p->driver[0] ? p->driver : "(none bound)");
+        if (p->vendor == 0x10de && !(s->libs.libcuda && s->libs.libcudart))
+            out(&b,
+                "    no CUDA runtime (%s missing): install the NVIDIA driver and CUDA, or "
+                "use Vulkan\n",
+                s->libs.libcuda ? "libcudart" : "libcuda.so.1");
+        if (p->vendor == 0x1002 && !(s->libs.libamdhip64 && s->libs.dev_kfd))
+            out(&b, "    no HIP runtime (%s): install ROCm, or use Vulkan\n",
+                s->libs.dev_kfd ? "libamdhip64 missing" : "/dev/kfd missing");
+    }
+    if (!s->n_pci)
+        out(&b, "  PCI: no display or accelerator devices\n");
+    if (ctx->profile_errors[0])
+        out(&b, "profile problems:\n%s", ctx->profile_errors);
+
+    const pce_profile *m[256];
+    int n = matched(ctx, NULL, m);
+    out(&b, "profiles for the host (%d of %d loaded):\n", n, ctx->n_profiles);
+    for (int i = 0; i < n; i++)
+        out(&b, "  %s (%s, priority %d): %s\n", m[i]->name, m[i]->file, m[i]->priority,
+            m[i]->description);
+    out(&b, "settings for the host:\n");
+    settings(&b, m, n, "  ");
+
+    /* devices, best first (stable on ties: registration order) */
+    int nd = ctx->n_devices;
+    int *order = malloc((size_t)(nd ? nd : 1) * sizeof *order);
+    int *rank = malloc((size_t)(nd ? nd : 1) * sizeof *rank);
+    char(*why)[320] = malloc((size_t)(nd ? nd : 1) * sizeof *why);
+    if (!order || !rank || !why) {
+        free(order);
+        free(rank);
+        free(why);
+        return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "explain: %d devices", nd);
+    }
+    for (int i = 0; i < nd; i++) {
+        order[i] = i;
+        rank[i] = device_rank(ctx, ctx->devices[i], why[i], sizeof why[i]);
+    }
+    for (int i = 1; i < nd; i++)
+        for (int j = i; j > 0 && rank[order[j - 1]] > rank[order[j]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    out(&b, "devices, best first:\n");
+    for (int i = 0; i < nd; i++) {
+        const pce_device *d = ctx->devices[order[i]];
+        out(&b, "  %d. %s (%s): %s\n", i + 1, d->props.name, d->props.description, why[order[i]]);
+        const pce_profile *dm[256];
+        int k = matched(ctx, d, dm), own = 0;
+        for (int j = 0; j < k; j++)
+            if (!pce_profile_matches(dm[j], s, NULL, NULL, 0)) {
+                out(&b, "     profile %s (%s)\n", dm[j]->name, dm[j]->file);
+                own++;
+            }
+        if (own)
+            settings(&b, dm, k, "       ");
+    }
+    free(order);
+    free(rank);
+    free(why);
+    for (int i = 0; i < ctx->n_unavailable; i++)
+        out(&b, "backend %s not used: %s\n", ctx->unavailable[i].backend,
+            ctx->unavailable[i].reason);
+    out(&b, "profiles not matching the host (first failing key):\n");
+    for (int i = 0; i < ctx->n_profiles; i++) {
+        char w[400];
+        bool host = pce_profile_matches(&ctx->profiles[i], s, NULL, w, sizeof w);
+        bool any_dev = false;
+        for (int j = 0; j < nd && !any_dev; j++)
+            any_dev = pce_profile_matches(&ctx->profiles[i], s, &ctx->devices[j]->facts, NULL, 0);
+        if (!host && !any_dev)
+            out(&b, "  %s: %s\n", ctx->profiles[i].name, w);
+    }
+    if (len)
+        *len = b.len;
+    return PCE_OK;
+}

@@ -1,0 +1,91 @@
+/* test_explain.c — `pce devices --explain` through the public API, on a
+ * saved snapshot of another machine (PCE_SNAPSHOT): the Zen 5 host's profile
+ * is named with its deciding line, OpenBLAS's core is shown, the CPU ranks
+ * above lavapipe; a broken snapshot is reported and detection used instead.
+ * argv[1]: the snapshot fixtures folder. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pce.h"
+
+static const char *fixtures;
+
+static char *explain(void)
+{
+    pce_context *ctx = NULL;
+    ck_assert_int_eq(pce_context_create(NULL, &ctx), PCE_OK);
+    size_t len = 0;
+    ck_assert_int_eq(pce_devices_explain(ctx, NULL, 0, &len), PCE_OK);
+    char *text = malloc(len + 1);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(pce_devices_explain(ctx, text, len + 1, &len), PCE_OK);
+    ck_assert_uint_eq(strlen(text), len);
+    pce_context_destroy(ctx);
+    return text;
+}
+
+START_TEST(zen5_snapshot_names_its_profile)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/zen5-epyc.json", fixtures);
+    setenv("PCE_SNAPSHOT", path, 1);
+    char *t = explain();
+    unsetenv("PCE_SNAPSHOT");
+    ck_assert_ptr_nonnull(strstr(t, "from PCE_SNAPSHOT"));
+    ck_assert_ptr_nonnull(strstr(t, "AuthenticAMD family 26"));
+    const char *host = strstr(t, "profiles for the host");
+    const char *devs = strstr(t, "devices, best first");
+    ck_assert_ptr_nonnull(host);
+    ck_assert_ptr_nonnull(devs);
+    const char *z5 = strstr(host, "amd-epyc-zen5 (");
+    ck_assert_msg(z5 && z5 < devs, "%s", t);
+    /* the deciding line of the OpenBLAS workaround, and the core in use */
+    ck_assert_ptr_nonnull(strstr(t, "[openblas] core_candidates = Cooperlake, SkylakeX, Haswell"));
+    ck_assert_ptr_nonnull(strstr(t, "amd-epyc-zen5.ini:"));
+    ck_assert_ptr_nonnull(strstr(t, "core in use: Haswell"));
+    /* cpu0 is ranked first; lavapipe, where present, only when asked for */
+    ck_assert_ptr_nonnull(strstr(devs, "  1. cpu0 "));
+    const char *lvp = strstr(devs, "vulkan0 (llvmpipe");
+    if (lvp)
+        ck_assert_ptr_nonnull(strstr(lvp, "only when asked for by name"));
+    free(t);
+}
+END_TEST
+
+START_TEST(broken_snapshot_is_reported)
+{
+    char path[] = "/tmp/pce-snap-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("{\"format\": \"something else\"", f);
+    fclose(f);
+    setenv("PCE_SNAPSHOT", path, 1);
+    char *t = explain();
+    unsetenv("PCE_SNAPSHOT");
+    remove(path);
+    ck_assert_ptr_nonnull(strstr(t, "PCE_SNAPSHOT ignored"));
+    ck_assert_ptr_null(strstr(t, "from PCE_SNAPSHOT"));
+    ck_assert_ptr_nonnull(strstr(t, "devices, best first"));
+    free(t);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    fixtures = argc > 1 ? argv[1] : "tests/fixtures/snapshots";
+    Suite *s = suite_create("explain");
+    TCase *tc = tcase_create("explain");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, zen5_snapshot_names_its_profile);
+    tcase_add_test(tc, broken_snapshot_is_reported);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
