@@ -113,6 +113,10 @@ pce_status pce_context_create(const pce_context_options *opts, pce_context **out
         return PCE_ERR_OUT_OF_MEMORY;
     pthread_mutex_init(&ctx->probe_lock, NULL);
     pce_status st = apply_options(ctx, opts);
+#ifdef PCE_HAVE_OPENBLAS
+    if (st == PCE_OK)
+        pce_openblas_decide(ctx); /* before the CPU backend loads OpenBLAS */
+#endif
     if (st == PCE_OK)
         st = pce_cpu_backend_probe(ctx);
     if (st != PCE_OK) {

@@ -21,8 +21,7 @@
 #include <hwloc.h>
 #endif
 #ifdef PCE_HAVE_OPENBLAS
-char *openblas_get_config(void);
-char *openblas_get_corename(void);
+#include "openblas.h"
 #endif
 
 static void add_feature(pce_hw_cpu *c, const char *f)
@@ -285,19 +284,25 @@ static void detect_libs(pce_hw_libs *l, const char *root)
             closedir(d);
     }
 #ifdef PCE_HAVE_OPENBLAS
-    snprintf(l->openblas_config, sizeof l->openblas_config, "%.159s", openblas_get_config());
-    snprintf(l->openblas_core, sizeof l->openblas_core, "%.31s", openblas_get_corename());
+    snprintf(l->openblas_config, sizeof l->openblas_config, "%.159s", pce_openblas_config());
+    snprintf(l->openblas_core, sizeof l->openblas_core, "%.31s", pce_openblas_corename());
+#endif
+}
+
+void pce_hw_detect_cpu(pce_hw_cpu *c)
+{
+    memset(c, 0, sizeof *c);
+#if defined(__x86_64__) || defined(__i386__)
+    detect_x86(c);
+#elif defined(__aarch64__)
+    detect_arm(c);
 #endif
 }
 
 void pce_hw_detect(pce_hw_snapshot *s, const char *root)
 {
     memset(s, 0, sizeof *s);
-#if defined(__x86_64__) || defined(__i386__)
-    detect_x86(&s->cpu);
-#elif defined(__aarch64__)
-    detect_arm(&s->cpu);
-#endif
+    pce_hw_detect_cpu(&s->cpu);
     detect_topology(&s->cpu);
     s->n_pci = pce_hw_scan_pci(root, s->pci, PCE_HW_MAX_PCI);
     detect_libs(&s->libs, root);

@@ -49,6 +49,9 @@ typedef struct pce_hw_snapshot {
 
 /* Fills *s from this host. sysfs_root: "/" normally, a fake tree in tests. */
 void pce_hw_detect(pce_hw_snapshot *s, const char *sysfs_root);
+/* The CPU's identity and features only (cheap: CPUID), for decisions
+ * taken before the full snapshot is wanted. */
+void pce_hw_detect_cpu(pce_hw_cpu *c);
 /* Reads the PCI display / 3D / accelerator devices under sysfs_root. */
 int pce_hw_scan_pci(const char *sysfs_root, pce_hw_pci *out, int cap);
 /* Whether the CPU feature list names `feature` (a whole word). */

@@ -10,9 +10,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <pthread.h>
+#ifdef PCE_HAVE_OPENBLAS
+#include "openblas.h"
+#endif
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #ifndef PCE_PROFILE_INSTALL_DIR
 #define PCE_PROFILE_INSTALL_DIR ""
@@ -185,6 +190,16 @@ void pce_context_load_hw(pce_context *ctx)
             pce_hw_detect(ctx->snapshot, "/");
         }
     }
+    pce_context_load_profiles(ctx);
+}
+
+/* The profiles alone (cheap: a few small files), once per context. */
+void pce_context_load_profiles(pce_context *ctx)
+{
+    if (ctx->profiles_loaded)
+        return;
+    ctx->profiles_loaded = true;
+    sbuf errors = {ctx->profile_errors, sizeof ctx->profile_errors, strlen(ctx->profile_errors)};
     char dir[1024];
     if (pce_running_from_build_tree() && PCE_SOURCE_ROOT[0])
         snprintf(dir, sizeof dir, "%s/hw-profiles", PCE_SOURCE_ROOT);
@@ -246,8 +261,8 @@ static int device_rank(const pce_context *ctx, const pce_device *dev, char *why,
         snprintf(why, cap, "only when asked for by name: [backends] auto = off (%.150s:%d)",
                  aut.from->file, aut.entry->line);
     else if (ord.entry)
-        snprintf(why, cap, "%s is #%d in [backends] order = %.60s (%.150s:%d)",
-                 dev->facts.backend, pos + 1, ord.entry->value, ord.from->file, ord.entry->line);
+        snprintf(why, cap, "%s is #%d in [backends] order = %.60s (%.150s:%d)", dev->facts.backend,
+                 pos + 1, ord.entry->value, ord.from->file, ord.entry->line);
     else
         snprintf(why, cap, "no profile orders backends");
     return (manual ? 100 : 0) + pos;
@@ -306,6 +321,10 @@ pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *
         c->numa_nodes, c->features[0] ? c->features : "(none detected)");
     out(&b, "  OpenBLAS: %s%s%s\n", s->libs.openblas_config[0] ? s->libs.openblas_config : "none",
         s->libs.openblas_core[0] ? "; core in use: " : "", s->libs.openblas_core);
+#ifdef PCE_HAVE_OPENBLAS
+    if (pce_openblas_decision()[0] && !ctx->snapshot_file[0])
+        out(&b, "  OpenBLAS core: %s\n", pce_openblas_decision());
+#endif
     for (int i = 0; i < s->n_pci; i++) {
         const pce_hw_pci *p = &s->pci[i];
         const char *vn = pce_hw_vendor_name(p->vendor);
@@ -389,3 +408,95 @@ pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *
         *len = b.len;
     return PCE_OK;
 }
+
+#ifdef PCE_HAVE_OPENBLAS
+/* Chooses OpenBLAS's core before OpenBLAS loads (once per process): the
+ * environment's OPENBLAS_CORETYPE if set; else the first of the host
+ * profiles' [openblas] core_candidates that passes verification; else
+ * OpenBLAS's own choice. Host-level matching here uses the CPU (CPUID) and
+ * the OpenBLAS version learned in a child process; nothing heavier. */
+void pce_openblas_decide(pce_context *ctx)
+{
+    static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+    static bool done;
+    pthread_mutex_lock(&once);
+    if (done) {
+        pthread_mutex_unlock(&once);
+        return;
+    }
+    done = true;
+    char cfg[160], core[32], why[300], text[1024];
+    if (!pce_openblas_probe(cfg, sizeof cfg, core, sizeof core, why, sizeof why)) {
+        snprintf(text, sizeof text, "OpenBLAS not used: %s; matmul uses pce's own GEMM", why);
+        pce_openblas_set_decision(text);
+        pce_log(ctx, PCE_LOG_INFO, "%s", text);
+        pthread_mutex_unlock(&once);
+        return;
+    }
+    const char *env = getenv("OPENBLAS_CORETYPE");
+    const char *chosen = NULL;
+    if (env && *env) {
+        snprintf(text, sizeof text,
+                 "OPENBLAS_CORETYPE=%.40s from the environment (it overrides profiles; OpenBLAS "
+                 "alone would pick %s)",
+                 env, core);
+    } else {
+        pce_context_load_profiles(ctx);
+        pce_hw_snapshot *s = calloc(1, sizeof *s);
+        const pce_profile *m[256];
+        int n = 0;
+        if (s) {
+            pce_hw_detect_cpu(&s->cpu);
+            snprintf(s->libs.openblas_config, sizeof s->libs.openblas_config, "%s", cfg);
+            for (int i = 0; i < ctx->n_profiles && n < 256; i++)
+                if (pce_profile_matches(&ctx->profiles[i], s, NULL, NULL, 0))
+                    m[n++] = &ctx->profiles[i];
+        }
+        pce_setting cand = pce_profiles_resolve(m, n, "openblas", "core_candidates");
+        pce_setting ver = pce_profiles_resolve(m, n, "openblas", "verify");
+        if (!cand.entry) {
+            snprintf(text, sizeof text,
+                     "no profile names OpenBLAS core candidates: OpenBLAS picks %s itself", core);
+        } else {
+            bool verify = !ver.entry || strcmp(ver.entry->value, "off") != 0;
+            char key[96], list[160], tried[400] = "";
+            static char pick[32];
+            snprintf(key, sizeof key, "%s-%d-%d-%d", s->cpu.vendor, s->cpu.family, s->cpu.model,
+                     s->cpu.stepping);
+            snprintf(list, sizeof list, "%s", cand.entry->value);
+            for (char *save, *w = strtok_r(list, ", ", &save); w && !chosen;
+                 w = strtok_r(NULL, ", ", &save)) {
+                char detail[200] = "not verified ([openblas] verify = off)";
+                bool ok = !verify || pce_openblas_verify(w, key, detail, sizeof detail);
+                snprintf(tried + strlen(tried), sizeof tried - strlen(tried), "%s%s %s: %.120s",
+                         tried[0] ? "; " : "", w, ok ? "passed" : "failed", detail);
+                if (ok) {
+                    snprintf(pick, sizeof pick, "%.31s", w);
+                    chosen = pick;
+                }
+            }
+            if (chosen)
+                snprintf(text, sizeof text,
+                         "OPENBLAS_CORETYPE=%s from %.150s:%d (OpenBLAS alone would pick %s); "
+                         "%.250s",
+                         chosen, cand.from->file, cand.entry->line, core, tried);
+            else
+                snprintf(text, sizeof text,
+                         "no candidate of %.150s:%d passed (%.250s): OpenBLAS picks %s itself",
+                         cand.from->file, cand.entry->line, tried, core);
+        }
+        free(s);
+    }
+    pce_openblas_load(chosen);
+    if (chosen && strcasecmp(pce_openblas_corename(), chosen) != 0) {
+        /* the program linked OpenBLAS itself: it loaded with its own choice */
+        size_t k = strlen(text);
+        snprintf(text + k, sizeof text - k,
+                 "; but OpenBLAS was already loaded by this program, with core %s",
+                 pce_openblas_corename());
+    }
+    pce_openblas_set_decision(text);
+    pce_log(ctx, PCE_LOG_INFO, "%s; core in use: %s", text, pce_openblas_corename());
+    pthread_mutex_unlock(&once);
+}
+#endif

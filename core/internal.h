@@ -142,7 +142,8 @@ struct pce_context {
     struct pce_hw_snapshot *snapshot; /* detected (or PCE_SNAPSHOT) on first use */
     char snapshot_file[256];          /* PCE_SNAPSHOT when the snapshot came from it */
     bool hw_loaded;                   /* snapshot and profiles loaded (hwconfig.c) */
-    struct pce_profile *profiles;     /* shipped, then user folders */
+    bool profiles_loaded;
+    struct pce_profile *profiles; /* shipped, then user folders */
     int n_profiles;
     char profile_errors[2048]; /* files skipped, for --explain */
     char error[1024];
@@ -168,6 +169,9 @@ pce_tensor *pce_tensor_root(const pce_tensor *t);
  * snapshot and profiles (hwconfig.c); every device query calls it. */
 void pce_context_probe_modules(const pce_context *ctx);
 void pce_context_load_hw(pce_context *ctx);
+void pce_context_load_profiles(pce_context *ctx);
+/* Chooses and loads OpenBLAS's core before the CPU backend needs it. */
+void pce_openblas_decide(pce_context *ctx);
 
 /* Registers a device (takes ownership) / an unavailable backend. */
 pce_status pce_context_add_device(pce_context *ctx, pce_device *dev);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #ifdef PCE_HAVE_OPENBLAS
-#include <cblas.h>
+#include "openblas.h"
 
 void pce_gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float *A,
                   int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
@@ -19,25 +19,27 @@ void pce_gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, c
             memset(C + i * ldc, 0, (size_t)N * sizeof(float));
         return;
     }
-    /* OpenBLAS's interface takes int: larger problems use our own GEMM */
-    if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX ||
+    pce_sgemm_fn sgemm = pce_openblas_sgemm();
+    /* OpenBLAS's interface takes int: larger problems (or no OpenBLAS at
+     * run time) use our own GEMM */
+    if (!sgemm || M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX ||
         ldc > INT_MAX) {
         pce_gemm_f32_own(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, pool);
         return;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, A, (int)lda, B,
-                (int)ldb, 0.0f, C, (int)ldc);
+    /* cblas: 101 row-major, 111 no transpose, 112 transpose */
+    sgemm(101, trans_a ? 112 : 111, trans_b ? 112 : 111, (int)M, (int)N, (int)K, 1.0f, A, (int)lda,
+          B, (int)ldb, 0.0f, C, (int)ldc);
 }
 
 const char *pce_gemm_backend_name(void)
 {
-    static char name[128];
-    if (!name[0]) {
-        const char *cfg = openblas_get_config();
-        const char *core = openblas_get_corename();
-        snprintf(name, sizeof name, "OpenBLAS (%s; core %s)", cfg ? cfg : "?", core ? core : "?");
-    }
+    static char name[200];
+    if (pce_openblas_sgemm())
+        snprintf(name, sizeof name, "OpenBLAS (%s; core %s)", pce_openblas_config(),
+                 pce_openblas_corename());
+    else
+        snprintf(name, sizeof name, "pce own GEMM (%s; OpenBLAS not loaded)", pce_gemm_own_isa());
     return name;
 }
 
