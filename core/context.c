@@ -71,6 +71,10 @@ static pce_status apply_options(pce_context *ctx, const pce_context_options *opt
     if (path && *path && !(ctx->backend_path = strdup(path)))
         return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "copying the backend path");
 
+    env = getenv("PCE_DISABLE");
+    if (env && *env && !(ctx->disabled = strdup(env)))
+        return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "copying PCE_DISABLE");
+
     env = getenv("PCE_VULKAN_VALIDATION");
     if (o.vulkan_validation >= 0)
         ctx->vulkan_validation = o.vulkan_validation > 0;
@@ -144,6 +148,7 @@ void pce_context_destroy(pce_context *ctx)
     free(ctx->snapshot);
     free(ctx->profiles);
     free(ctx->backend_path);
+    free(ctx->disabled);
     pthread_mutex_destroy(&ctx->probe_lock);
     free(ctx);
 }

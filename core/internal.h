@@ -129,6 +129,7 @@ struct pce_context {
     pce_unavailable *unavailable;
     int n_unavailable;
     char *backend_path;     /* PCE_BACKEND_PATH: folders searched for modules first */
+    char *disabled;         /* PCE_DISABLE: backends never loaded */
     bool vulkan_validation; /* PCE_VULKAN_VALIDATION: Khronos validation layer on */
     bool vulkan_staging;    /* PCE_VULKAN_STAGING: stage all copies, as on a discrete GPU */
     char gpu_gemm[16];      /* PCE_GPU_GEMM: "own" keeps CUDA matmul off cuBLAS */
@@ -164,6 +165,9 @@ void pce_contiguous_strides(pce_dtype dtype, const int64_t ne[PCE_MAX_DIMS],
 /* Writes "[2, 3, 4] f32" for the user-visible dims. */
 void pce_tensor_describe(const pce_tensor *t, char *buf, size_t cap);
 pce_tensor *pce_tensor_root(const pce_tensor *t);
+
+/* Whether a comma-separated list names `name` (module.c). */
+bool pce_name_in_list(const char *list, const char *name);
 
 /* Probes the backend modules once (module.c) and loads the hardware
  * snapshot and profiles (hwconfig.c); every device query calls it. */

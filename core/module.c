@@ -199,7 +199,10 @@ void pce_modules_probe(pce_context *ctx)
 #endif
     };
     for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++) {
-        if (mods[i].built)
+        if (ctx->disabled && pce_name_in_list(ctx->disabled, mods[i].name))
+            pce_context_add_unavailable(ctx, mods[i].name, "disabled by PCE_DISABLE=%s",
+                                        ctx->disabled);
+        else if (mods[i].built)
             load_one(ctx, mods[i].name);
         else
             pce_context_add_unavailable(
@@ -215,4 +218,18 @@ void pce_modules_release(pce_context *ctx)
     free(ctx->modules);
     ctx->modules = NULL;
     ctx->n_modules = 0;
+}
+
+bool pce_name_in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    while (list && *list) {
+        size_t k = strcspn(list, ", ");
+        if (k == n && strncmp(list, name, n) == 0)
+            return true;
+        list += k;
+        while (*list == ',' || *list == ' ')
+            list++;
+    }
+    return false;
 }

@@ -102,6 +102,25 @@ START_TEST(missing_device_is_not_found)
 }
 END_TEST
 
+/* PCE_DISABLE keeps GPU backends from loading at all, and says so. */
+START_TEST(disabled_backends_are_not_loaded)
+{
+    setenv("PCE_DISABLE", "vulkan,cuda, hip", 1);
+    pce_context *ctx = NULL;
+    ck_assert_int_eq(pce_context_create(NULL, &ctx), PCE_OK);
+    unsetenv("PCE_DISABLE");
+    const char *all[3] = {"vulkan", "cuda", "hip"};
+    for (int b = 0; b < 3; b++) {
+        ck_assert_int_eq(devices_of(ctx, all[b]), 0);
+        const char *r = reason_of(ctx, all[b]);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_ptr_nonnull(strstr(r, "disabled by PCE_DISABLE"));
+    }
+    ck_assert_ptr_nonnull(pce_device_find(ctx, "cpu0"));
+    pce_context_destroy(ctx);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -113,6 +132,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, unavailable_with_a_reason);
     tcase_add_test(tc, missing_device_is_not_found);
+    tcase_add_test(tc, disabled_backends_are_not_loaded);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
