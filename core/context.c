@@ -71,6 +71,10 @@ static pce_status apply_options(pce_context *ctx, const pce_context_options *opt
     if (path && *path && !(ctx->backend_path = strdup(path)))
         return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "copying the backend path");
 
+    env = getenv("PCE_DEVICES");
+    if (env && *env && !(ctx->device_order = strdup(env)))
+        return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "copying PCE_DEVICES");
+
     env = getenv("PCE_DISABLE");
     if (env && *env && !(ctx->disabled = strdup(env)))
         return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "copying PCE_DISABLE");
@@ -149,6 +153,7 @@ void pce_context_destroy(pce_context *ctx)
     free(ctx->profiles);
     free(ctx->backend_path);
     free(ctx->disabled);
+    free(ctx->device_order);
     pthread_mutex_destroy(&ctx->probe_lock);
     free(ctx);
 }

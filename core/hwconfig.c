@@ -243,6 +243,23 @@ static int matched(const pce_context *ctx, const pce_device *dev, const pce_prof
  * winning [backends] order. */
 static int device_rank(const pce_context *ctx, const pce_device *dev, char *why, size_t cap)
 {
+    if (ctx->device_order) { /* PCE_DEVICES overrides the profiles */
+        int i = 0;
+        const char *l = ctx->device_order;
+        while (*l) {
+            size_t k = strcspn(l, ", ");
+            if (k == strlen(dev->props.name) && !strncmp(l, dev->props.name, k)) {
+                snprintf(why, cap, "#%d in PCE_DEVICES=%.100s", i + 1, ctx->device_order);
+                return i;
+            }
+            l += k;
+            while (*l == ',' || *l == ' ')
+                l++;
+            i++;
+        }
+        snprintf(why, cap, "not used: not in PCE_DEVICES=%.100s", ctx->device_order);
+        return 1000;
+    }
     const pce_profile *m[256];
     int n = matched(ctx, dev, m);
     pce_setting aut = pce_profiles_resolve(m, n, "backends", "auto");

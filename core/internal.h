@@ -130,6 +130,7 @@ struct pce_context {
     int n_unavailable;
     char *backend_path;     /* PCE_BACKEND_PATH: folders searched for modules first */
     char *disabled;         /* PCE_DISABLE: backends never loaded */
+    char *device_order;     /* PCE_DEVICES: the devices to use, best first */
     bool vulkan_validation; /* PCE_VULKAN_VALIDATION: Khronos validation layer on */
     bool vulkan_staging;    /* PCE_VULKAN_STAGING: stage all copies, as on a discrete GPU */
     char gpu_gemm[16];      /* PCE_GPU_GEMM: "own" keeps CUDA matmul off cuBLAS */

@@ -179,10 +179,21 @@ pce_status pce_plan_create(pce_context *ctx, pce_graph *g, const pce_plan_option
                             "pce_plan_options.size is %zu: call pce_plan_options_init", opts->size);
         memcpy(&o, opts, opts->size);
     }
-    /* the default is cpu0 (always first; placement comes later): asking
-     * for it does not start the GPU runtimes */
-    pce_device *dev =
-        o.device ? pce_device_find(ctx, o.device) : (ctx->n_devices ? ctx->devices[0] : NULL);
+    /* the default: the first device of PCE_DEVICES that exists, else cpu0
+     * (always first; placement across devices comes later), which does not
+     * start the GPU runtimes */
+    pce_device *dev = o.device ? pce_device_find(ctx, o.device) : NULL;
+    for (const char *l = ctx->device_order; !o.device && !dev && l && *l;) {
+        char name[32];
+        size_t k = strcspn(l, ", ");
+        snprintf(name, sizeof name, "%.*s", (int)(k < 31 ? k : 31), l);
+        dev = pce_device_find(ctx, name);
+        l += k;
+        while (*l == ',' || *l == ' ')
+            l++;
+    }
+    if (!o.device && !dev)
+        dev = ctx->n_devices ? ctx->devices[0] : NULL;
     if (!dev) {
         char names[256] = "";
         pce_context_probe_modules(ctx);

@@ -73,6 +73,37 @@ START_TEST(broken_snapshot_is_reported)
 }
 END_TEST
 
+/* PCE_DEVICES orders the devices and picks the default one for plans. */
+START_TEST(pce_devices_overrides_the_ranking)
+{
+    setenv("PCE_DEVICES", "vulkan0,cpu0", 1);
+    pce_context *ctx = NULL;
+    ck_assert_int_eq(pce_context_create(NULL, &ctx), PCE_OK);
+    unsetenv("PCE_DEVICES");
+    bool have_vk = pce_device_find(ctx, "vulkan0") != NULL;
+    pce_graph *g;
+    ck_assert_int_eq(pce_graph_create(ctx, &g), PCE_OK);
+    const int64_t d[] = {8};
+    pce_graph_output(g, pce_neg(g, pce_graph_input(g, "x", PCE_DTYPE_F32, 1, d)));
+    pce_plan *p = NULL;
+    ck_assert_int_eq(pce_plan_create(ctx, g, NULL, &p), PCE_OK);
+    char text[512];
+    size_t len;
+    pce_plan_explain(p, text, sizeof text, &len);
+    ck_assert_ptr_nonnull(strstr(text, have_vk ? "on vulkan0" : "on cpu0"));
+    pce_plan_destroy(p);
+    pce_graph_destroy(g);
+    size_t n = 0;
+    pce_devices_explain(ctx, NULL, 0, &n);
+    char *t = malloc(n + 1);
+    ck_assert_ptr_nonnull(t);
+    pce_devices_explain(ctx, t, n + 1, &n);
+    ck_assert_ptr_nonnull(strstr(t, "#2 in PCE_DEVICES=vulkan0,cpu0"));
+    free(t);
+    pce_context_destroy(ctx);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     fixtures = argc > 1 ? argv[1] : "tests/fixtures/snapshots";
@@ -81,6 +112,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, zen5_snapshot_names_its_profile);
     tcase_add_test(tc, broken_snapshot_is_reported);
+    tcase_add_test(tc, pce_devices_overrides_the_ranking);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_FORK);
