@@ -252,19 +252,49 @@ int pce_hw_scan_pci(const char *root, pce_hw_pci *out, int cap)
     return n;
 }
 
+/* Whether the dynamic linker would find `lib`: already loaded, or present
+ * in LD_LIBRARY_PATH or the usual library folders. Loading a GPU runtime
+ * just to ask would run its initialisation (and leave its allocations
+ * behind when unloaded), so the file is looked for instead. */
 static bool loadable(const char *lib)
 {
-    void *h = dlopen(lib, RTLD_LAZY | RTLD_LOCAL);
-    if (h)
+    if (lib[0] == '/')
+        return access(lib, R_OK) == 0;
+    void *h = dlopen(lib, RTLD_LAZY | RTLD_NOLOAD);
+    if (h) {
         dlclose(h);
-    return h != NULL;
+        return true;
+    }
+    char path[1024];
+    const char *env = getenv("LD_LIBRARY_PATH");
+    while (env && *env) {
+        size_t n = strcspn(env, ":");
+        snprintf(path, sizeof path, "%.*s/%s", (int)(n < 900 ? n : 900), env, lib);
+        if (n && access(path, R_OK) == 0)
+            return true;
+        env += n + (env[n] == ':');
+    }
+    static const char *const dirs[] = {"/lib/x86_64-linux-gnu",
+                                       "/usr/lib/x86_64-linux-gnu",
+                                       "/lib/aarch64-linux-gnu",
+                                       "/usr/lib/aarch64-linux-gnu",
+                                       "/usr/lib64",
+                                       "/usr/lib",
+                                       "/usr/local/lib",
+                                       "/usr/local/cuda/lib64",
+                                       "/opt/rocm/lib"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dirs[i], lib);
+        if (access(path, R_OK) == 0)
+            return true;
+    }
+    return false;
 }
 
 static void detect_libs(pce_hw_libs *l, const char *root)
 {
     l->libcuda = loadable("libcuda.so.1");
-    l->libcudart = loadable("libcudart.so.13") || loadable("libcudart.so.12") ||
-                   loadable("/usr/local/cuda/lib64/libcudart.so");
+    l->libcudart = loadable("libcudart.so.13") || loadable("libcudart.so.12");
     l->libamdhip64 = loadable("libamdhip64.so.6") || loadable("libamdhip64.so.5");
     l->libvulkan = loadable("libvulkan.so.1");
     char p[512];

@@ -1,5 +1,6 @@
 /* detect.h — hardware detection: one immutable snapshot of the host (CPU,
- * PCI display/accelerator devices, GPU runtimes and libraries, OpenBLAS),
+ * PCI display/accelerator devices, GPU runtimes and libraries found,
+ * OpenBLAS),
  * kept apart from any decision about it. Matching profiles against a
  * snapshot is a pure function (profiles, later), so decisions are tested
  * with snapshots recorded from other machines. */
