@@ -426,6 +426,140 @@ pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *
     return PCE_OK;
 }
 
+/* ---- the same as JSON ---------------------------------------------------- */
+
+static json_object *jsettings(const pce_profile **m, int n)
+{
+    json_object *arr = json_object_new_array();
+    for (size_t k = 0; k < sizeof setting_keys / sizeof setting_keys[0]; k++) {
+        pce_setting st = pce_profiles_resolve(m, n, setting_keys[k][0], setting_keys[k][1]);
+        if (!st.entry)
+            continue;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "section", json_object_new_string(setting_keys[k][0]));
+        json_object_object_add(o, "key", json_object_new_string(setting_keys[k][1]));
+        json_object_object_add(o, "value", json_object_new_string(st.entry->value));
+        json_object_object_add(o, "file", json_object_new_string(st.from->file));
+        json_object_object_add(o, "line", json_object_new_int(st.entry->line));
+        json_object_array_add(arr, o);
+    }
+    return arr;
+}
+
+static json_object *jnames(const pce_profile **m, int n)
+{
+    json_object *arr = json_object_new_array();
+    for (int i = 0; i < n; i++)
+        json_object_array_add(arr, json_object_new_string(m[i]->name));
+    return arr;
+}
+
+pce_status pce_devices_explain_json(pce_context *ctx, char *buf, size_t cap, size_t *len)
+{
+    if (!ctx || (!buf && cap))
+        return PCE_ERR_INVALID_ARGUMENT;
+    pce_context_probe_modules(ctx);
+    if (!ctx->snapshot)
+        return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "hardware snapshot");
+    json_object *root = json_object_new_object();
+    /* the snapshot as `pce devices --snapshot` writes it */
+    char *snap = NULL;
+    size_t snap_len = 0;
+    FILE *f = open_memstream(&snap, &snap_len);
+    if (f) {
+        pce_hw_write_json(ctx->snapshot, f);
+        fclose(f);
+    }
+    json_object *js = snap ? json_tokener_parse(snap) : NULL;
+    free(snap);
+    json_object_object_add(root, "snapshot", js);
+    json_object_object_add(root, "snapshot_file",
+                           ctx->snapshot_file[0] ? json_object_new_string(ctx->snapshot_file)
+                                                 : NULL);
+#ifdef PCE_HAVE_OPENBLAS
+    json_object_object_add(root, "openblas_decision",
+                           json_object_new_string(pce_openblas_decision()));
+#endif
+    const pce_profile *m[256];
+    int n = matched(ctx, NULL, m);
+    json_object *host = json_object_new_object();
+    json_object_object_add(host, "profiles", jnames(m, n));
+    json_object_object_add(host, "settings", jsettings(m, n));
+    json_object_object_add(root, "host", host);
+
+    int nd = ctx->n_devices;
+    json_object *devs = json_object_new_array();
+    int *rank = calloc((size_t)(nd ? nd : 1), sizeof *rank);
+    bool *done = calloc((size_t)(nd ? nd : 1), sizeof *done);
+    char(*why)[320] = calloc((size_t)(nd ? nd : 1), sizeof *why);
+    for (int i = 0; rank && done && why && i < nd; i++)
+        rank[i] = device_rank(ctx, ctx->devices[i], why[i], sizeof why[i]);
+    for (int r = 0; rank && done && why && r < nd; r++) {
+        int best = -1;
+        for (int i = 0; i < nd; i++)
+            if (!done[i] && (best < 0 || rank[i] < rank[best]))
+                best = i;
+        done[best] = true;
+        const pce_device *d = ctx->devices[best];
+        const pce_profile *dm[256];
+        int k = matched(ctx, d, dm);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "rank", json_object_new_int(r + 1));
+        json_object_object_add(o, "name", json_object_new_string(d->props.name));
+        json_object_object_add(o, "backend", json_object_new_string(d->facts.backend));
+        json_object_object_add(o, "description", json_object_new_string(d->props.description));
+        json_object_object_add(o, "automatic", json_object_new_boolean(rank[best] < 100));
+        json_object_object_add(o, "why", json_object_new_string(why[best]));
+        json_object_object_add(o, "profiles", jnames(dm, k));
+        json_object_object_add(o, "settings", jsettings(dm, k));
+        json_object_array_add(devs, o);
+    }
+    free(rank);
+    free(done);
+    free(why);
+    json_object_object_add(root, "devices", devs);
+    json_object *un = json_object_new_array();
+    for (int i = 0; i < ctx->n_unavailable; i++) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "backend", json_object_new_string(ctx->unavailable[i].backend));
+        json_object_object_add(o, "reason", json_object_new_string(ctx->unavailable[i].reason));
+        json_object_array_add(un, o);
+    }
+    json_object_object_add(root, "unavailable", un);
+    json_object *nm = json_object_new_array();
+    for (int i = 0; i < ctx->n_profiles; i++) {
+        char w[400];
+        bool any = pce_profile_matches(&ctx->profiles[i], ctx->snapshot, NULL, w, sizeof w);
+        for (int j = 0; j < nd && !any; j++)
+            any = pce_profile_matches(&ctx->profiles[i], ctx->snapshot, &ctx->devices[j]->facts,
+                                      NULL, 0);
+        if (any)
+            continue;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "profile", json_object_new_string(ctx->profiles[i].name));
+        json_object_object_add(o, "why", json_object_new_string(w));
+        json_object_array_add(nm, o);
+    }
+    json_object_object_add(root, "not_matched", nm);
+    json_object_object_add(root, "profile_errors", json_object_new_string(ctx->profile_errors));
+    const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
+    size_t tl = strlen(text);
+    if (cap) {
+        size_t k = tl < cap - 1 ? tl : cap - 1;
+        memcpy(buf, text, k);
+        buf[k] = 0;
+    }
+    if (len)
+        *len = tl + 1; /* with the newline below */
+    if (cap > tl + 1) {
+        buf[tl] = '\n';
+        buf[tl + 1] = 0;
+    }
+    json_object_put(root);
+    return PCE_OK;
+}
+
 #ifdef PCE_HAVE_OPENBLAS
 /* Chooses OpenBLAS's core before OpenBLAS loads (once per process): the
  * environment's OPENBLAS_CORETYPE if set; else the first of the host

@@ -100,6 +100,17 @@ START_TEST(pce_devices_overrides_the_ranking)
     pce_devices_explain(ctx, t, n + 1, &n);
     ck_assert_ptr_nonnull(strstr(t, "#2 in PCE_DEVICES=vulkan0,cpu0"));
     free(t);
+    /* the JSON form carries the same decisions */
+    n = 0;
+    ck_assert_int_eq(pce_devices_explain_json(ctx, NULL, 0, &n), PCE_OK);
+    t = malloc(n + 1);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(pce_devices_explain_json(ctx, t, n + 1, &n), PCE_OK);
+    ck_assert_ptr_nonnull(strstr(t, "\"snapshot\""));
+    ck_assert_ptr_nonnull(strstr(t, "\"not_matched\""));
+    ck_assert_ptr_nonnull(strstr(t, "#2 in PCE_DEVICES=vulkan0,cpu0"));
+    ck_assert_ptr_nonnull(strstr(t, "\"name\":\"cpu0\""));
+    free(t);
     pce_context_destroy(ctx);
 }
 END_TEST

@@ -94,9 +94,11 @@ static int cmd_devices(int argc, char **argv)
     }
     if (explain) {
         size_t len = 0;
-        pce_devices_explain(ctx, NULL, 0, &len);
+        pce_status (*fn)(pce_context *, char *, size_t, size_t *) =
+            json ? pce_devices_explain_json : pce_devices_explain;
+        fn(ctx, NULL, 0, &len);
         char *text = malloc(len + 1);
-        if (!text || pce_devices_explain(ctx, text, len + 1, &len) != PCE_OK) {
+        if (!text || fn(ctx, text, len + 1, &len) != PCE_OK) {
             fprintf(stderr, "pce devices: %s\n", pce_context_last_error(ctx));
             free(text);
             pce_context_destroy(ctx);

@@ -187,6 +187,12 @@ PCE_API pce_status pce_snapshot_write(pce_context *ctx, const char *path);
  * why, and the profiles that did not match (first failing key). Writes at
  * most cap bytes (NUL-terminated) and the full length to *len. */
 PCE_API pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *len);
+/* The same as JSON: {"snapshot", "snapshot_file", "openblas_decision",
+ * "host": {"profiles", "settings": [{section, key, value, file, line}]},
+ * "devices": [{rank, name, backend, description, automatic, why, profiles,
+ * settings}], "unavailable", "not_matched": [{profile, why}],
+ * "profile_errors"}. Same buffer rules. */
+PCE_API pce_status pce_devices_explain_json(pce_context *ctx, char *buf, size_t cap, size_t *len);
 
 /* Checks one hardware profile file (hw-profiles/NAME.ini): INI syntax, known
  * sections and keys, valid values, no duplicates. PCE_OK, or PCE_ERR_FORMAT /
