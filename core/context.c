@@ -121,6 +121,8 @@ pce_status pce_context_create(const pce_context_options *opts, pce_context **out
         return PCE_ERR_OUT_OF_MEMORY;
     pthread_mutex_init(&ctx->probe_lock, NULL);
     pce_status st = apply_options(ctx, opts);
+    if (st == PCE_OK)
+        pce_apply_cpu_profile(ctx); /* [cpu] threads, unless set by option or env */
 #ifdef PCE_HAVE_OPENBLAS
     if (st == PCE_OK)
         pce_openblas_decide(ctx); /* before the CPU backend loads OpenBLAS */

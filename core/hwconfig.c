@@ -426,6 +426,39 @@ pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *
     return PCE_OK;
 }
 
+/* Host-level matching from the CPU alone (CPUID): cheap enough for context
+ * creation, which must not start GPU runtimes. */
+static int host_matches_cpu_only(pce_context *ctx, const pce_profile **m, const char *openblas)
+{
+    pce_context_load_profiles(ctx);
+    pce_hw_snapshot *s = calloc(1, sizeof *s);
+    if (!s)
+        return 0;
+    pce_hw_detect_cpu(&s->cpu);
+    if (openblas)
+        snprintf(s->libs.openblas_config, sizeof s->libs.openblas_config, "%s", openblas);
+    int n = 0;
+    for (int i = 0; i < ctx->n_profiles && n < 256; i++)
+        if (pce_profile_matches(&ctx->profiles[i], s, NULL, NULL, 0))
+            m[n++] = &ctx->profiles[i];
+    free(s);
+    return n;
+}
+
+void pce_apply_cpu_profile(pce_context *ctx)
+{
+    if (ctx->num_threads > 0)
+        return; /* the options or PCE_NUM_THREADS decided */
+    const pce_profile *m[256];
+    int n = host_matches_cpu_only(ctx, m, NULL);
+    pce_setting st = pce_profiles_resolve(m, n, "cpu", "threads");
+    if (st.entry && atoi(st.entry->value) > 0) {
+        ctx->num_threads = atoi(st.entry->value);
+        pce_log(ctx, PCE_LOG_INFO, "CPU threads %d from %s:%d", ctx->num_threads, st.from->file,
+                st.entry->line);
+    }
+}
+
 /* ---- the same as JSON ---------------------------------------------------- */
 
 static json_object *jsettings(const pce_profile **m, int n)
@@ -592,17 +625,10 @@ void pce_openblas_decide(pce_context *ctx)
                  "alone would pick %s)",
                  env, core);
     } else {
-        pce_context_load_profiles(ctx);
-        pce_hw_snapshot *s = calloc(1, sizeof *s);
         const pce_profile *m[256];
-        int n = 0;
-        if (s) {
-            pce_hw_detect_cpu(&s->cpu);
-            snprintf(s->libs.openblas_config, sizeof s->libs.openblas_config, "%s", cfg);
-            for (int i = 0; i < ctx->n_profiles && n < 256; i++)
-                if (pce_profile_matches(&ctx->profiles[i], s, NULL, NULL, 0))
-                    m[n++] = &ctx->profiles[i];
-        }
+        int n = host_matches_cpu_only(ctx, m, cfg);
+        pce_hw_cpu cpu;
+        pce_hw_detect_cpu(&cpu);
         pce_setting cand = pce_profiles_resolve(m, n, "openblas", "core_candidates");
         pce_setting ver = pce_profiles_resolve(m, n, "openblas", "verify");
         if (!cand.entry) {
@@ -612,8 +638,8 @@ void pce_openblas_decide(pce_context *ctx)
             bool verify = !ver.entry || strcmp(ver.entry->value, "off") != 0;
             char key[96], list[160], tried[400] = "";
             static char pick[32];
-            snprintf(key, sizeof key, "%s-%d-%d-%d", s->cpu.vendor, s->cpu.family, s->cpu.model,
-                     s->cpu.stepping);
+            snprintf(key, sizeof key, "%s-%d-%d-%d", cpu.vendor, cpu.family, cpu.model,
+                     cpu.stepping);
             snprintf(list, sizeof list, "%s", cand.entry->value);
             for (char *save, *w = strtok_r(list, ", ", &save); w && !chosen;
                  w = strtok_r(NULL, ", ", &save)) {
@@ -636,7 +662,6 @@ void pce_openblas_decide(pce_context *ctx)
                          "no candidate of %.150s:%d passed (%.250s): OpenBLAS picks %s itself",
                          cand.from->file, cand.entry->line, tried, core);
         }
-        free(s);
     }
     pce_openblas_load(chosen);
     if (chosen && strcasecmp(pce_openblas_corename(), chosen) != 0) {

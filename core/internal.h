@@ -175,6 +175,9 @@ bool pce_name_in_list(const char *list, const char *name);
 void pce_context_probe_modules(const pce_context *ctx);
 void pce_context_load_hw(pce_context *ctx);
 void pce_context_load_profiles(pce_context *ctx);
+/* Applies the host profiles' [cpu] threads (when neither the options nor
+ * PCE_NUM_THREADS set a count) before the CPU backend starts its pool. */
+void pce_apply_cpu_profile(pce_context *ctx);
 /* Chooses and loads OpenBLAS's core before the CPU backend needs it. */
 void pce_openblas_decide(pce_context *ctx);
 

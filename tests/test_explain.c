@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pce.h"
 
@@ -115,6 +116,45 @@ START_TEST(pce_devices_overrides_the_ranking)
 }
 END_TEST
 
+/* A user profile's [cpu] threads sizes the CPU backend, unless the
+ * environment (PCE_NUM_THREADS) says otherwise; --explain names its line. */
+START_TEST(user_profile_sets_cpu_threads)
+{
+    char dir[] = "/tmp/pce-profiles-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/one-thread.ini", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("[profile]\nname = one-thread\npriority = 1\n[cpu]\nthreads = 1\n", f);
+    fclose(f);
+    setenv("PCE_PROFILE_PATH", dir, 1);
+    unsetenv("PCE_NUM_THREADS");
+    pce_context *ctx = NULL;
+    ck_assert_int_eq(pce_context_create(NULL, &ctx), PCE_OK);
+    pce_device_props p;
+    pce_device_get_props(pce_device_find(ctx, "cpu0"), &p);
+    ck_assert_int_eq(p.compute_units, 1);
+    size_t n = 0;
+    pce_devices_explain(ctx, NULL, 0, &n);
+    char *t = malloc(n + 1);
+    pce_devices_explain(ctx, t, n + 1, &n);
+    ck_assert_ptr_nonnull(strstr(t, "[cpu] threads = 1"));
+    ck_assert_ptr_nonnull(strstr(t, "one-thread.ini:5"));
+    free(t);
+    pce_context_destroy(ctx);
+    setenv("PCE_NUM_THREADS", "2", 1);
+    ck_assert_int_eq(pce_context_create(NULL, &ctx), PCE_OK);
+    pce_device_get_props(pce_device_find(ctx, "cpu0"), &p);
+    ck_assert_int_eq(p.compute_units, 2);
+    pce_context_destroy(ctx);
+    unsetenv("PCE_NUM_THREADS");
+    unsetenv("PCE_PROFILE_PATH");
+    remove(path);
+    rmdir(dir);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     fixtures = argc > 1 ? argv[1] : "tests/fixtures/snapshots";
@@ -124,6 +164,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, zen5_snapshot_names_its_profile);
     tcase_add_test(tc, broken_snapshot_is_reported);
     tcase_add_test(tc, pce_devices_overrides_the_ranking);
+    tcase_add_test(tc, user_profile_sets_cpu_threads);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_FORK);
