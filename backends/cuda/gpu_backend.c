@@ -630,20 +630,28 @@ static pce_status segment_prepare(pce_device *dev, pce_segment *seg)
     }
     /* capture the whole run once as a graph; replay it with one launch */
     gpuError_t e = gpuStreamBeginCapture(gd->stream);
+    char failed[160] = "";
     if (e == gpuSuccess) {
         st = enqueue_all(dev, gs);
         gpuError_t e2 = gpuStreamEndCapture(gd->stream, &gs->graph);
-        if (st != PCE_OK)
-            return st;
+        if (st != PCE_OK) /* something refused capture: keep its message */
+            snprintf(failed, sizeof failed, "%.150s", dev->ctx->error);
         e = e2;
-        if (e == gpuSuccess)
+        if (st == PCE_OK && e == gpuSuccess)
             e = gpuGraphInstantiate(&gs->exec, gs->graph);
     }
-    if (e != gpuSuccess) {
+    if (st != PCE_OK || e != gpuSuccess) {
+        /* not fatal: a run then launches the items one by one, and a real
+         * error shows up there */
         pce_log(dev->ctx, PCE_LOG_WARN, "%s: graph capture failed (%s): launching %d items per run",
-                dev->props.name, gpuGetErrorName(e), gs->n);
+                dev->props.name, failed[0] ? failed : gpuGetErrorName(e), gs->n);
         gpuGetLastError();
+        if (gs->exec)
+            gpuGraphExecDestroy(gs->exec);
+        if (gs->graph)
+            gpuGraphDestroy(gs->graph);
         gs->exec = NULL;
+        gs->graph = NULL;
     }
     return PCE_OK;
 }
