@@ -177,6 +177,7 @@ pce_status pce_context_add_device(pce_context *ctx, pce_device *dev)
     ctx->devices = d;
     ctx->devices[ctx->n_devices++] = dev;
     dev->ctx = ctx;
+    snprintf(dev->facts.device, sizeof dev->facts.device, "%s", dev->props.name);
     pce_log(ctx, PCE_LOG_INFO, "device %s: %s", dev->props.name, dev->props.description);
     return PCE_OK;
 }

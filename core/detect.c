@@ -410,5 +410,23 @@ void pce_hw_write_json(const pce_hw_snapshot *s, FILE *f)
     jstr(f, l->openblas_config);
     fprintf(f, ", \"openblas_core\": ");
     jstr(f, l->openblas_core);
-    fprintf(f, "}\n}\n");
+    fprintf(f, "},\n  \"devices\": [");
+    for (int i = 0; i < s->n_devices; i++) {
+        const pce_device_facts *d = &s->devices[i];
+        fprintf(f, "%s\n    {\"device\": ", i ? "," : "");
+        jstr(f, d->device);
+        fprintf(f, ", \"backend\": ");
+        jstr(f, d->backend);
+        fprintf(f, ", \"name\": ");
+        jstr(f, d->name);
+        fprintf(f, ", \"driver\": ");
+        jstr(f, d->driver);
+        fprintf(f, ", \"arch\": ");
+        jstr(f, d->arch);
+        fprintf(f, ", \"driver_version\": ");
+        jstr(f, d->driver_version);
+        fprintf(f, ", \"pci_vendor\": \"%04x\", \"pci_device\": \"%04x\"}", d->pci_vendor,
+                d->pci_device);
+    }
+    fprintf(f, "%s]\n}\n", s->n_devices ? "\n  " : "");
 }

@@ -41,11 +41,16 @@ typedef struct pce_hw_libs {
     char openblas_core[32];    /* openblas_get_corename() */
 } pce_hw_libs;
 
+#define PCE_HW_MAX_DEVICES 32
+
 typedef struct pce_hw_snapshot {
     pce_hw_cpu cpu;
     pce_hw_pci pci[PCE_HW_MAX_PCI];
     int n_pci;
     pce_hw_libs libs;
+    /* each backend's devices, as profiles see them (filled after probing) */
+    pce_device_facts devices[PCE_HW_MAX_DEVICES];
+    int n_devices;
 } pce_hw_snapshot;
 
 /* Fills *s from this host. sysfs_root: "/" normally, a fake tree in tests. */

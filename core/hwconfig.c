@@ -99,6 +99,23 @@ pce_status pce_hw_read_json(const char *path, pce_hw_snapshot *s, char *err, siz
         snprintf(l->openblas_core, sizeof l->openblas_core, "%.31s",
                  jget_str(libs, "openblas_core"));
     }
+    json_object *devs;
+    if (json_object_object_get_ex(root, "devices", &devs) &&
+        json_object_is_type(devs, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(devs) && s->n_devices < PCE_HW_MAX_DEVICES;
+             i++) {
+            json_object *d = json_object_array_get_idx(devs, i);
+            pce_device_facts *x = &s->devices[s->n_devices++];
+            snprintf(x->device, sizeof x->device, "%.31s", jget_str(d, "device"));
+            snprintf(x->backend, sizeof x->backend, "%.15s", jget_str(d, "backend"));
+            snprintf(x->name, sizeof x->name, "%.127s", jget_str(d, "name"));
+            snprintf(x->driver, sizeof x->driver, "%.31s", jget_str(d, "driver"));
+            snprintf(x->arch, sizeof x->arch, "%.47s", jget_str(d, "arch"));
+            snprintf(x->driver_version, sizeof x->driver_version, "%.31s",
+                     jget_str(d, "driver_version"));
+            x->pci_vendor = (uint16_t)strtoul(jget_str(d, "pci_vendor"), NULL, 16);
+            x->pci_device = (uint16_t)strtoul(jget_str(d, "pci_device"), NULL, 16);
+        }
     json_object_put(root);
     return PCE_OK;
 }
@@ -188,6 +205,9 @@ void pce_context_load_hw(pce_context *ctx)
                 out(&errors, "  PCE_SNAPSHOT ignored: %s\n", err);
             }
             pce_hw_detect(ctx->snapshot, "/");
+            /* the devices the backends found (modules are probed first) */
+            for (int i = 0; i < ctx->n_devices && i < PCE_HW_MAX_DEVICES; i++)
+                ctx->snapshot->devices[ctx->snapshot->n_devices++] = ctx->devices[i]->facts;
         }
     }
     pce_context_load_profiles(ctx);
@@ -227,13 +247,13 @@ void pce_context_load_profiles(pce_context *ctx)
 
 /* Profiles matching the host (dev NULL: host-level profiles only) or a device
  * (host-level profiles and the device's own). */
-static int matched(const pce_context *ctx, const pce_device *dev, const pce_profile **m)
+static int matched(const pce_context *ctx, const pce_device_facts *dev, const pce_profile **m)
 {
     int n = 0;
     for (int i = 0; i < ctx->n_profiles; i++) {
         const pce_profile *p = &ctx->profiles[i];
         if (pce_profile_matches(p, ctx->snapshot, NULL, NULL, 0) ||
-            (dev && pce_profile_matches(p, ctx->snapshot, &dev->facts, NULL, 0)))
+            (dev && pce_profile_matches(p, ctx->snapshot, dev, NULL, 0)))
             m[n++] = p;
     }
     return n;
@@ -241,14 +261,14 @@ static int matched(const pce_context *ctx, const pce_device *dev, const pce_prof
 
 /* Rank of a device: automatic ones first, then by its backend's place in the
  * winning [backends] order. */
-static int device_rank(const pce_context *ctx, const pce_device *dev, char *why, size_t cap)
+static int device_rank(const pce_context *ctx, const pce_device_facts *dev, char *why, size_t cap)
 {
     if (ctx->device_order) { /* PCE_DEVICES overrides the profiles */
         int i = 0;
         const char *l = ctx->device_order;
         while (*l) {
             size_t k = strcspn(l, ", ");
-            if (k == strlen(dev->props.name) && !strncmp(l, dev->props.name, k)) {
+            if (k == strlen(dev->device) && !strncmp(l, dev->device, k)) {
                 snprintf(why, cap, "#%d in PCE_DEVICES=%.100s", i + 1, ctx->device_order);
                 return i;
             }
@@ -270,7 +290,7 @@ static int device_rank(const pce_context *ctx, const pce_device *dev, char *why,
         snprintf(buf, sizeof buf, "%s", ord.entry->value);
         int i = 0;
         for (char *save, *w = strtok_r(buf, ", ", &save); w; w = strtok_r(NULL, ", ", &save), i++)
-            if (!strcmp(w, dev->facts.backend))
+            if (!strcmp(w, dev->backend))
                 pos = i;
     }
     bool manual = aut.entry && !strcmp(aut.entry->value, "off");
@@ -278,7 +298,7 @@ static int device_rank(const pce_context *ctx, const pce_device *dev, char *why,
         snprintf(why, cap, "only when asked for by name: [backends] auto = off (%.150s:%d)",
                  aut.from->file, aut.entry->line);
     else if (ord.entry)
-        snprintf(why, cap, "%s is #%d in [backends] order = %.60s (%.150s:%d)", dev->facts.backend,
+        snprintf(why, cap, "%s is #%d in [backends] order = %.60s (%.150s:%d)", dev->backend,
                  pos + 1, ord.entry->value, ord.from->file, ord.entry->line);
     else
         snprintf(why, cap, "no profile orders backends");
@@ -371,7 +391,7 @@ pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *
     settings(&b, m, n, "  ");
 
     /* devices, best first (stable on ties: registration order) */
-    int nd = ctx->n_devices;
+    int nd = s->n_devices; /* the snapshot's devices: this host's, or PCE_SNAPSHOT's */
     int *order = malloc((size_t)(nd ? nd : 1) * sizeof *order);
     int *rank = malloc((size_t)(nd ? nd : 1) * sizeof *rank);
     char(*why)[320] = malloc((size_t)(nd ? nd : 1) * sizeof *why);
@@ -383,7 +403,7 @@ pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *
     }
     for (int i = 0; i < nd; i++) {
         order[i] = i;
-        rank[i] = device_rank(ctx, ctx->devices[i], why[i], sizeof why[i]);
+        rank[i] = device_rank(ctx, &s->devices[i], why[i], sizeof why[i]);
     }
     for (int i = 1; i < nd; i++)
         for (int j = i; j > 0 && rank[order[j - 1]] > rank[order[j]]; j--) {
@@ -393,8 +413,8 @@ pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *
         }
     out(&b, "devices, best first:\n");
     for (int i = 0; i < nd; i++) {
-        const pce_device *d = ctx->devices[order[i]];
-        out(&b, "  %d. %s (%s): %s\n", i + 1, d->props.name, d->props.description, why[order[i]]);
+        const pce_device_facts *d = &s->devices[order[i]];
+        out(&b, "  %d. %s (%s): %s\n", i + 1, d->device, d->name, why[order[i]]);
         const pce_profile *dm[256];
         int k = matched(ctx, d, dm), own = 0;
         for (int j = 0; j < k; j++)
@@ -409,7 +429,8 @@ pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *
     free(rank);
     free(why);
     for (int i = 0; i < ctx->n_unavailable; i++)
-        out(&b, "backend %s not used: %s\n", ctx->unavailable[i].backend,
+        out(&b, "backend %s not used%s: %s\n", ctx->unavailable[i].backend,
+            ctx->snapshot_file[0] ? " here (this machine, not the snapshot's)" : "",
             ctx->unavailable[i].reason);
     out(&b, "profiles not matching the host (first failing key):\n");
     for (int i = 0; i < ctx->n_profiles; i++) {
@@ -417,7 +438,7 @@ pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *
         bool host = pce_profile_matches(&ctx->profiles[i], s, NULL, w, sizeof w);
         bool any_dev = false;
         for (int j = 0; j < nd && !any_dev; j++)
-            any_dev = pce_profile_matches(&ctx->profiles[i], s, &ctx->devices[j]->facts, NULL, 0);
+            any_dev = pce_profile_matches(&ctx->profiles[i], s, &s->devices[j], NULL, 0);
         if (!host && !any_dev)
             out(&b, "  %s: %s\n", ctx->profiles[i].name, w);
     }
@@ -520,27 +541,28 @@ pce_status pce_devices_explain_json(pce_context *ctx, char *buf, size_t cap, siz
     json_object_object_add(host, "settings", jsettings(m, n));
     json_object_object_add(root, "host", host);
 
-    int nd = ctx->n_devices;
+    const pce_hw_snapshot *snap_ = ctx->snapshot;
+    int nd = snap_->n_devices;
     json_object *devs = json_object_new_array();
     int *rank = calloc((size_t)(nd ? nd : 1), sizeof *rank);
     bool *done = calloc((size_t)(nd ? nd : 1), sizeof *done);
     char(*why)[320] = calloc((size_t)(nd ? nd : 1), sizeof *why);
     for (int i = 0; rank && done && why && i < nd; i++)
-        rank[i] = device_rank(ctx, ctx->devices[i], why[i], sizeof why[i]);
+        rank[i] = device_rank(ctx, &snap_->devices[i], why[i], sizeof why[i]);
     for (int r = 0; rank && done && why && r < nd; r++) {
         int best = -1;
         for (int i = 0; i < nd; i++)
             if (!done[i] && (best < 0 || rank[i] < rank[best]))
                 best = i;
         done[best] = true;
-        const pce_device *d = ctx->devices[best];
+        const pce_device_facts *d = &snap_->devices[best];
         const pce_profile *dm[256];
         int k = matched(ctx, d, dm);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "rank", json_object_new_int(r + 1));
-        json_object_object_add(o, "name", json_object_new_string(d->props.name));
-        json_object_object_add(o, "backend", json_object_new_string(d->facts.backend));
-        json_object_object_add(o, "description", json_object_new_string(d->props.description));
+        json_object_object_add(o, "name", json_object_new_string(d->device));
+        json_object_object_add(o, "backend", json_object_new_string(d->backend));
+        json_object_object_add(o, "description", json_object_new_string(d->name));
         json_object_object_add(o, "automatic", json_object_new_boolean(rank[best] < 100));
         json_object_object_add(o, "why", json_object_new_string(why[best]));
         json_object_object_add(o, "profiles", jnames(dm, k));
@@ -564,8 +586,8 @@ pce_status pce_devices_explain_json(pce_context *ctx, char *buf, size_t cap, siz
         char w[400];
         bool any = pce_profile_matches(&ctx->profiles[i], ctx->snapshot, NULL, w, sizeof w);
         for (int j = 0; j < nd && !any; j++)
-            any = pce_profile_matches(&ctx->profiles[i], ctx->snapshot, &ctx->devices[j]->facts,
-                                      NULL, 0);
+            any =
+                pce_profile_matches(&ctx->profiles[i], ctx->snapshot, &snap_->devices[j], NULL, 0);
         if (any)
             continue;
         json_object *o = json_object_new_object();

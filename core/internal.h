@@ -97,6 +97,7 @@ typedef struct pce_backend_vtbl pce_backend_vtbl;
 /* What hardware profiles' device-level [match] keys look at, filled by
  * each backend for its devices. */
 typedef struct pce_device_facts {
+    char device[32];  /* the pce device name ("cuda0"); filled by core */
     char backend[16]; /* "cpu", "vulkan", "cuda", "hip" */
     char name[128];   /* device name as the driver reports it */
     char driver[32];  /* "llvmpipe", "radv", "nvidia", "amdgpu", ... */

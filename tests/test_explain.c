@@ -74,6 +74,59 @@ START_TEST(broken_snapshot_is_reported)
 }
 END_TEST
 
+/* Saved snapshots of other machines: the ranking and the profiles that
+ * decide it, as --explain prints them. */
+START_TEST(machines_from_snapshots)
+{
+    static const struct {
+        const char *file;
+        const char *order[3]; /* expected ranking, best first */
+        const char *profile;  /* a profile that must show */
+        const char *line;     /* a line that must show */
+    } m[] = {
+        {"h200-xeon.json",
+         {"1. cuda0 ", "2. vulkan0 ", "3. cpu0 "},
+         "profile nvidia-hopper",
+         "[features] fp8 = on"},
+        {"a100-epyc7763.json",
+         {"1. cuda0 ", "2. cpu0 ", NULL},
+         "profile nvidia-ampere",
+         "amd-epyc-zen3 ("},
+        {"mi250-epyc.json",
+         {"1. hip0 ", "2. vulkan0 ", "3. cpu0 "},
+         "profile amd-cdna2",
+         "[backends] order = hip, vulkan, cpu"},
+        {"laptop-nvidia-no-cuda.json",
+         {"1. vulkan0 ", "2. vulkan1 ", "3. cpu0 "},
+         "profile nvidia-no-cuda-runtime",
+         "no CUDA runtime (libcuda.so.1 missing)"},
+        {"zen5-epyc.json",
+         {"1. cpu0 ", "2. vulkan0 ", NULL},
+         "profile mesa-lavapipe",
+         "only when asked for by name"},
+    };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", fixtures, m[i].file);
+        setenv("PCE_SNAPSHOT", path, 1);
+        char *t = explain();
+        unsetenv("PCE_SNAPSHOT");
+        const char *devs = strstr(t, "devices, best first");
+        ck_assert_msg(devs != NULL, "%s: %s", m[i].file, t);
+        const char *prev = devs;
+        for (int k = 0; k < 3 && m[i].order[k]; k++) {
+            const char *at = strstr(devs, m[i].order[k]);
+            ck_assert_msg(at && at >= prev, "%s: '%s' missing or out of order:\n%s", m[i].file,
+                          m[i].order[k], devs);
+            prev = at;
+        }
+        ck_assert_msg(strstr(t, m[i].profile), "%s: no '%s'", m[i].file, m[i].profile);
+        ck_assert_msg(strstr(t, m[i].line), "%s: no '%s'", m[i].file, m[i].line);
+        free(t);
+    }
+}
+END_TEST
+
 /* PCE_DEVICES orders the devices and picks the default one for plans. */
 START_TEST(pce_devices_overrides_the_ranking)
 {
@@ -163,6 +216,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, zen5_snapshot_names_its_profile);
     tcase_add_test(tc, broken_snapshot_is_reported);
+    tcase_add_test(tc, machines_from_snapshots);
     tcase_add_test(tc, pce_devices_overrides_the_ranking);
     tcase_add_test(tc, user_profile_sets_cpu_threads);
     suite_add_tcase(s, tc);
