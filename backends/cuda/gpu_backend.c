@@ -7,6 +7,7 @@
  * when the build has it and the layout allows, else our tiled kernel. */
 #include "../backend.h"
 #include "gpu_api.h"
+#include "gpu_common.h"
 #include "gpu_kernels.h"
 #include "pool.h"
 
@@ -59,8 +60,6 @@ typedef struct gpu_item {
     bool blas;
     pce_gpu_launch l;
     gemm_call g;
-    int node;
-    int64_t bound;
 } gpu_item;
 
 typedef struct gpu_segment {
@@ -246,12 +245,11 @@ static pce_gpu_tensor tensor(const pce_tref *r, bool write)
     return t;
 }
 
-static void init_item(gpu_item *it, int kernel, int op, int node, const int64_t ne[4])
+static void init_item(gpu_item *it, int kernel, int op, const int64_t ne[4])
 {
     memset(it, 0, sizeof *it);
     it->l.kernel = kernel;
     it->l.op = op;
-    it->node = node;
     it->l.n = 1;
     for (int i = 0; i < 4; i++) {
         it->l.ne[i] = ne[i];
@@ -358,7 +356,7 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
     case PCE_OP_MUL:
     case PCE_OP_DIV:
     case PCE_OP_SWIGLU:
-        init_item(it, PCE_GPU_BINARY, n->op == PCE_OP_SWIGLU ? 4 : (int)(n->op - PCE_OP_ADD), idx,
+        init_item(it, PCE_GPU_BINARY, n->op == PCE_OP_SWIGLU ? 4 : (int)(n->op - PCE_OP_ADD),
                   dst->ne);
         it->l.t[0] = tensor(s0, false);
         it->l.t[1] = tensor(&n->src[1], false);
@@ -383,7 +381,7 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
                  : n->op == PCE_OP_CONTIGUOUS || n->op == PCE_OP_CAST || n->op == PCE_OP_COPY_INTO
                      ? 0
                      : 1 + (int)(n->op - PCE_OP_SCALE);
-        init_item(it, PCE_GPU_UNARY, op, idx, dst->ne);
+        init_item(it, PCE_GPU_UNARY, op, dst->ne);
         it->l.t[0] = tensor(n->op == PCE_OP_COPY_INTO ? &n->src[1] : s0, false);
         it->l.t[3] = tensor(dst, true);
         it->l.fp[0] = n->fp[0];
@@ -394,13 +392,13 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
         int c = n->ip[0];
         pce_tref part = *dst;
         memcpy(part.ne, s0->ne, sizeof part.ne);
-        init_item(it, PCE_GPU_UNARY, 0, idx, s0->ne);
+        init_item(it, PCE_GPU_UNARY, 0, s0->ne);
         it->l.t[0] = tensor(s0, false);
         it->l.t[3] = tensor(&part, true);
         const pce_tref *s1 = &n->src[1];
         memcpy(part.ne, s1->ne, sizeof part.ne);
         part.offset = dst->offset + (size_t)(s0->ne[c] * dst->nb[c]);
-        init_item(&out[1], PCE_GPU_UNARY, 0, idx, s1->ne);
+        init_item(&out[1], PCE_GPU_UNARY, 0, s1->ne);
         out[1].l.t[0] = tensor(s1, false);
         out[1].l.t[3] = tensor(&part, true);
         return pce_gpu_kernel_exists(&it->l) && pce_gpu_kernel_exists(&out[1].l) ? 2 : 0;
@@ -409,13 +407,13 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
     case PCE_OP_MEAN_ROWS:
     case PCE_OP_MAX_ROWS:
     case PCE_OP_ARGMAX:
-        init_item(it, PCE_GPU_REDUCE, (int)(n->op - PCE_OP_SUM_ROWS), idx, s0->ne);
+        init_item(it, PCE_GPU_REDUCE, (int)(n->op - PCE_OP_SUM_ROWS), s0->ne);
         it->l.t[0] = tensor(s0, false);
         it->l.t[3] = tensor(dst, true);
         break;
     case PCE_OP_RMS_NORM:
     case PCE_OP_LAYER_NORM:
-        init_item(it, PCE_GPU_NORM, n->op == PCE_OP_LAYER_NORM, idx, s0->ne);
+        init_item(it, PCE_GPU_NORM, n->op == PCE_OP_LAYER_NORM, s0->ne);
         it->l.t[0] = tensor(s0, false);
         it->l.t[3] = tensor(dst, true);
         for (int k = 1; k <= 2; k++)
@@ -427,7 +425,7 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
         it->l.fp[0] = n->fp[0];
         break;
     case PCE_OP_SOFTMAX:
-        init_item(it, PCE_GPU_SOFTMAX, 0, idx, s0->ne);
+        init_item(it, PCE_GPU_SOFTMAX, 0, s0->ne);
         it->l.t[0] = tensor(s0, false);
         if (n->has_src[1])
             it->l.t[1] = tensor(&n->src[1], false);
@@ -435,7 +433,7 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
         it->l.fp[0] = n->fp[0];
         break;
     case PCE_OP_ROPE:
-        init_item(it, PCE_GPU_ROPE, 0, idx, s0->ne);
+        init_item(it, PCE_GPU_ROPE, 0, s0->ne);
         it->l.t[0] = tensor(s0, false);
         it->l.t[1] = tensor(&n->src[1], false);
         it->l.t[3] = tensor(dst, true);
@@ -443,26 +441,23 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
         it->l.ip[1] = n->ip[1];
         break;
     case PCE_OP_GET_ROWS:
-        init_item(it, PCE_GPU_GET_ROWS, 0, idx, dst->ne);
+        init_item(it, PCE_GPU_GET_ROWS, 0, dst->ne);
         it->l.t[0] = tensor(s0, false);
         it->l.t[1] = tensor(&n->src[1], false);
         it->l.t[3] = tensor(dst, true);
         it->l.ip[0] = (int32_t)s0->ne[2];
         it->l.ip[1] = idx;
-        it->bound = s0->ne[2];
         break;
     case PCE_OP_SET_ROWS:
-        init_item(it, PCE_GPU_IDS_CHECK, 0, idx, n->src[2].ne);
+        init_item(it, PCE_GPU_IDS_CHECK, 0, n->src[2].ne);
         it->l.t[1] = tensor(&n->src[2], false);
         it->l.ip[0] = (int32_t)dst->ne[2];
         it->l.ip[1] = idx;
-        it->bound = dst->ne[2];
-        init_item(&out[1], PCE_GPU_SET_ROWS, 0, idx, n->src[1].ne);
+        init_item(&out[1], PCE_GPU_SET_ROWS, 0, n->src[1].ne);
         out[1].l.t[0] = tensor(&n->src[1], false);
         out[1].l.t[2] = tensor(&n->src[2], false);
         out[1].l.t[3] = tensor(dst, true);
         out[1].l.ip[0] = (int32_t)dst->ne[2];
-        out[1].bound = dst->ne[2];
         return pce_gpu_kernel_exists(&it->l) && pce_gpu_kernel_exists(&out[1].l) ? 2 : 0;
     case PCE_OP_MATMUL: {
         const pce_tref *a = s0, *b = &n->src[1];
@@ -470,7 +465,6 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
 #ifdef PCE_GPU_CUBLAS
         if (gd->use_blas && a->buf && b->buf && dst->buf && blas_gemm(n, &it->g)) {
             it->blas = true;
-            it->node = idx;
             return 1;
         }
 #else
@@ -479,7 +473,7 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
         if (M == 1 || N == 1) {
             const pce_tref *x = M == 1 ? b : a, *v = M == 1 ? a : b;
             int64_t ne[4] = {dst->ne[0], dst->ne[1], M == 1 ? N : M, 1};
-            init_item(it, PCE_GPU_GEMV, 0, idx, ne);
+            init_item(it, PCE_GPU_GEMV, 0, ne);
             it->l.t[0] = tensor(x, false);
             it->l.t[1] = tensor(v, false);
             it->l.t[3] = tensor(dst, true);
@@ -493,7 +487,7 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
                 V->nb[3] = V->nb[2];
             }
         } else {
-            init_item(it, PCE_GPU_MATMUL, 0, idx, dst->ne);
+            init_item(it, PCE_GPU_MATMUL, 0, dst->ne);
             it->l.t[0] = tensor(a, false);
             it->l.t[1] = tensor(b, false);
             it->l.t[3] = tensor(dst, true);
@@ -518,10 +512,10 @@ static bool supports(const pce_device *dev, const pce_exec_node *n)
 
 /* ---- segments ---------------------------------------------------------- */
 
+/* The rope node's angle table, in a buffer the segment owns. */
 static pce_status rope_table(pce_device *dev, gpu_segment *gs, const pce_exec_node *n, gpu_item *it)
 {
-    int half = n->ip[0] / 2;
-    size_t bytes = (size_t)(half ? half : 1) * 8;
+    size_t bytes = pce_rope_table_bytes(n);
     uint32_t *t = calloc(1, bytes);
     pce_buffer **own = realloc(gs->owned, (size_t)(gs->n_owned + 1) * sizeof *own);
     if (own)
@@ -530,13 +524,7 @@ static pce_status rope_table(pce_device *dev, gpu_segment *gs, const pce_exec_no
         free(t);
         return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "rope table of %zu bytes", bytes);
     }
-    for (int i = 0; i < half; i++) {
-        double f = pow((double)n->fp[0], -2.0 * i / n->ip[0]) / (2.0 * 3.14159265358979323846);
-        f -= floor(f);
-        double hi = floor(f * 4294967296.0);
-        t[2 * i] = (uint32_t)hi;
-        t[2 * i + 1] = (uint32_t)floor((f * 4294967296.0 - hi) * 4294967296.0);
-    }
+    pce_rope_table_fill(n, t);
     pce_buffer *b;
     pce_status st = buffer_alloc(dev, bytes, &b);
     if (st == PCE_OK) {
@@ -673,19 +661,8 @@ static pce_status segment_run(pce_device *dev, pce_segment *seg)
     gpuError_t e = gpuStreamSynchronize(gd->stream);
     if (e != gpuSuccess)
         return gpu_fail(dev, e, "running the plan");
-    const volatile uint32_t *err = gd->err_host;
-    if (err[0]) {
-        int node = (int)err[1];
-        int64_t bound = 0;
-        for (int i = 0; i < gs->n; i++)
-            if (gs->it[i].node == node && gs->it[i].bound)
-                bound = gs->it[i].bound;
-        const pce_exec_node *n = node >= 0 && node < seg->n_nodes ? &seg->nodes[node] : NULL;
-        return pce_fail(dev->ctx, PCE_ERR_INVALID_ARGUMENT,
-                        "%s '%s': ids[%u] = %d is outside [0, %lld)", n ? pce_op_name(n->op) : "?",
-                        n && n->tensor ? n->tensor->name : "?", err[2], (int32_t)err[3],
-                        (long long)bound);
-    }
+    if (gd->err_host[0])
+        return pce_ids_error(dev, seg, gd->err_host);
     return PCE_OK;
 }
 

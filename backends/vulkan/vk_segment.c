@@ -3,6 +3,7 @@
  * recorded once into a command buffer with a barrier only where a dispatch
  * touches memory an earlier one since the last barrier wrote (or reads
  * what it is about to overwrite), then replayed by every run. */
+#include "gpu_common.h"
 #include "vk_internal.h"
 
 #include <math.h>
@@ -36,7 +37,6 @@ typedef struct vk_dispatch {
     VkDescriptorBufferInfo b[5];
     bool used[5], written[5];
     uint32_t groups[3];
-    int64_t bound; /* rows the ids index, for the error message */
 } vk_dispatch;
 
 typedef struct vk_segment {
@@ -383,7 +383,6 @@ static int translate(const vk_device *vd, const pce_exec_node *n, int idx, vk_di
     case PCE_OP_GET_ROWS:
         d->pc.ip[0] = (int32_t)s0->ne[2];
         d->pc.ip[1] = idx;
-        d->bound = s0->ne[2];
         d->used[4] = d->written[4] = true;
         ok = variant(d, w, "get_rows_%s", dt_name[s0->dtype]) &&
              bind(vd, d, 0, s0, false, false, w) && bind(vd, d, 1, &n->src[1], false, false, w) &&
@@ -393,7 +392,6 @@ static int translate(const vk_device *vd, const pce_exec_node *n, int idx, vk_di
         const pce_tref *src = &n->src[1], *ids = &n->src[2];
         d->pc.ip[0] = (int32_t)dst->ne[2];
         d->pc.ip[1] = idx;
-        d->bound = dst->ne[2];
         d->used[4] = d->written[4] = true;
         ok = variant(d, w, "ids_check") && bind(vd, d, 1, ids, false, false, w) &&
              shape(d, ids->ne, w) && elementwise(vd, d, w);
@@ -425,30 +423,20 @@ bool pce_vk_supports(const pce_device *dev, const pce_exec_node *n)
     return false;
 }
 
-/* The angle table of a rope node: per pair i, theta^(-2i/n_rot) / 2pi as a
- * 64-bit fraction of a turn (see shaders/rope.comp). */
+/* The rope node's angle table, in a buffer the segment owns. */
 static pce_status rope_table(pce_device *dev, vk_segment *vs, const pce_exec_node *n,
                              vk_dispatch *d)
 {
-    int half = n->ip[0] / 2;
-    size_t bytes = (size_t)(half ? half : 1) * 8;
+    size_t bytes = pce_rope_table_bytes(n);
     uint32_t *t = calloc(1, bytes);
     pce_buffer **own = realloc(vs->owned, (size_t)(vs->n_owned + 1) * sizeof *own);
+    if (own)
+        vs->owned = own;
     if (!t || !own) {
         free(t);
-        if (own)
-            vs->owned = own;
         return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "rope table of %zu bytes", bytes);
     }
-    vs->owned = own;
-    for (int i = 0; i < half; i++) {
-        double s = pow((double)n->fp[0], -2.0 * i / n->ip[0]);
-        double f = s / (2.0 * 3.14159265358979323846);
-        f -= floor(f);
-        double hi = floor(f * 4294967296.0);
-        t[2 * i] = (uint32_t)hi;
-        t[2 * i + 1] = (uint32_t)floor((f * 4294967296.0 - hi) * 4294967296.0);
-    }
+    pce_rope_table_fill(n, t);
     pce_buffer *b;
     pce_status st = pce_vk_buffer_alloc(dev, bytes, &b);
     if (st == PCE_OK) {
@@ -658,19 +646,8 @@ pce_status pce_vk_segment_run(pce_device *dev, pce_segment *seg)
     if (r != VK_SUCCESS)
         return pce_fail(dev->ctx, pce_vk_status(r), "%s: running %d dispatches: %s",
                         dev->props.name, vs->n, pce_vk_result_name(r));
-    volatile const uint32_t *err = vd->err_map;
-    if (err[0]) {
-        int node = (int)err[1];
-        int64_t bound = 0;
-        for (int i = 0; i < vs->n; i++)
-            if (vs->d[i].node == node && vs->d[i].bound)
-                bound = vs->d[i].bound;
-        const pce_exec_node *n = node >= 0 && node < seg->n_nodes ? &seg->nodes[node] : NULL;
-        return pce_fail(dev->ctx, PCE_ERR_INVALID_ARGUMENT,
-                        "%s '%s': ids[%u] = %d is outside [0, %lld)", n ? pce_op_name(n->op) : "?",
-                        n && n->tensor ? n->tensor->name : "?", err[2], (int32_t)err[3],
-                        (long long)bound);
-    }
+    if (vd->err_map[0])
+        return pce_ids_error(dev, seg, vd->err_map);
     return PCE_OK;
 }
 
