@@ -264,18 +264,10 @@ static int matched(const pce_context *ctx, const pce_device_facts *dev, const pc
 static int device_rank(const pce_context *ctx, const pce_device_facts *dev, char *why, size_t cap)
 {
     if (ctx->device_order) { /* PCE_DEVICES overrides the profiles */
-        int i = 0;
-        const char *l = ctx->device_order;
-        while (*l) {
-            size_t k = strcspn(l, ", ");
-            if (k == strlen(dev->device) && !strncmp(l, dev->device, k)) {
-                snprintf(why, cap, "#%d in PCE_DEVICES=%.100s", i + 1, ctx->device_order);
-                return i;
-            }
-            l += k;
-            while (*l == ',' || *l == ' ')
-                l++;
-            i++;
+        int i = pce_list_index(ctx->device_order, dev->device);
+        if (i >= 0) {
+            snprintf(why, cap, "#%d in PCE_DEVICES=%.100s", i + 1, ctx->device_order);
+            return i;
         }
         snprintf(why, cap, "not used: not in PCE_DEVICES=%.100s", ctx->device_order);
         return 1000;

@@ -168,8 +168,11 @@ void pce_contiguous_strides(pce_dtype dtype, const int64_t ne[PCE_MAX_DIMS],
 void pce_tensor_describe(const pce_tensor *t, char *buf, size_t cap);
 pce_tensor *pce_tensor_root(const pce_tensor *t);
 
-/* Whether a comma-separated list names `name` (module.c). */
-bool pce_name_in_list(const char *list, const char *name);
+/* Lists of names separated by commas and/or spaces (PCE_DEVICES,
+ * PCE_DISABLE; module.c): the next word into `word` and where the list goes
+ * on, or NULL at its end; the position of `name` in the list, or -1. */
+const char *pce_list_next(const char *list, char *word, size_t cap);
+int pce_list_index(const char *list, const char *name);
 
 /* Probes the backend modules once (module.c) and loads the hardware
  * snapshot and profiles (hwconfig.c); every device query calls it. */

@@ -128,11 +128,10 @@ static void load_one(pce_context *ctx, const char *backend)
      * modules), then the configured install folder */
     char self[1024], dirs[2][1200];
     int n_dirs = 0;
-    self_path(self, sizeof self);
-    size_t root = strlen(PCE_BUILD_ROOT);
-    if (root && strncmp(self, PCE_BUILD_ROOT, root) == 0 && self[root] == '/') {
+    if (pce_running_from_build_tree()) {
         snprintf(dirs[n_dirs++], sizeof dirs[0], "%.1000s/backends/%.32s", PCE_BUILD_ROOT, backend);
     } else {
+        self_path(self, sizeof self);
         char *slash = strrchr(self, '/');
         if (slash)
             snprintf(dirs[n_dirs++], sizeof dirs[0], "%.*s/pce", (int)(slash - self), self);
@@ -199,7 +198,7 @@ void pce_modules_probe(pce_context *ctx)
 #endif
     };
     for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++) {
-        if (ctx->disabled && pce_name_in_list(ctx->disabled, mods[i].name))
+        if (ctx->disabled && pce_list_index(ctx->disabled, mods[i].name) >= 0)
             pce_context_add_unavailable(ctx, mods[i].name, "disabled by PCE_DISABLE=%s",
                                         ctx->disabled);
         else if (mods[i].built)
@@ -220,16 +219,25 @@ void pce_modules_release(pce_context *ctx)
     ctx->n_modules = 0;
 }
 
-bool pce_name_in_list(const char *list, const char *name)
+const char *pce_list_next(const char *list, char *word, size_t cap)
 {
-    size_t n = strlen(name);
-    while (list && *list) {
-        size_t k = strcspn(list, ", ");
-        if (k == n && strncmp(list, name, n) == 0)
-            return true;
-        list += k;
-        while (*list == ',' || *list == ' ')
-            list++;
+    while (list && (*list == ',' || *list == ' '))
+        list++;
+    if (!list || !*list)
+        return NULL;
+    size_t k = strcspn(list, ", ");
+    snprintf(word, cap, "%.*s", (int)k, list);
+    return list + k;
+}
+
+int pce_list_index(const char *list, const char *name)
+{
+    char w[64];
+    int i = 0;
+    while ((list = pce_list_next(list, w, sizeof w)) != NULL) {
+        if (strcmp(w, name) == 0)
+            return i;
+        i++;
     }
-    return false;
+    return -1;
 }

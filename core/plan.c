@@ -183,15 +183,10 @@ pce_status pce_plan_create(pce_context *ctx, pce_graph *g, const pce_plan_option
      * (always first; placement across devices comes later), which does not
      * start the GPU runtimes */
     pce_device *dev = o.device ? pce_device_find(ctx, o.device) : NULL;
-    for (const char *l = ctx->device_order; !o.device && !dev && l && *l;) {
-        char name[32];
-        size_t k = strcspn(l, ", ");
-        snprintf(name, sizeof name, "%.*s", (int)(k < 31 ? k : 31), l);
+    char name[32];
+    for (const char *l = o.device ? NULL : ctx->device_order;
+         !dev && (l = pce_list_next(l, name, sizeof name)) != NULL;)
         dev = pce_device_find(ctx, name);
-        l += k;
-        while (*l == ',' || *l == ' ')
-            l++;
-    }
     if (!o.device && !dev)
         dev = ctx->n_devices ? ctx->devices[0] : NULL;
     if (!dev) {
