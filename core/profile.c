@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,20 @@ static bool hex_id(const char *v)
     return true;
 }
 
+/* "10de" or "2330-233f": 4-digit hex ids, low <= high. */
+static bool hex_range(const char *v, long *lo, long *hi)
+{
+    char a[16] = "", b[16] = "";
+    const char *dash = strchr(v, '-');
+    snprintf(a, sizeof a, "%.*s", (int)(dash ? dash - v : (ptrdiff_t)strlen(v)), v);
+    snprintf(b, sizeof b, "%s", dash ? dash + 1 : a);
+    if (!hex_id(a) || !hex_id(b))
+        return false;
+    *lo = strtol(a, NULL, 16);
+    *hi = strtol(b, NULL, 16);
+    return *lo <= *hi;
+}
+
 static bool word_list(const char *v, bool backends)
 {
     char buf[160];
@@ -250,15 +265,8 @@ static int check_value(parse_state *s, const keydef *k, const char *v)
                         k->section, k->key, v);
         return 1;
     case V_HEX: {
-        char a[16] = "", b[16] = "";
-        const char *dash = strchr(v, '-');
-        if (dash) {
-            snprintf(a, sizeof a, "%.*s", (int)(dash - v), v);
-            snprintf(b, sizeof b, "%s", dash + 1);
-        } else {
-            snprintf(a, sizeof a, "%s", v);
-        }
-        if (!hex_id(a) || (dash && (!hex_id(b) || strtol(a, NULL, 16) > strtol(b, NULL, 16))))
+        long lo, hi;
+        if (!hex_range(v, &lo, &hi))
             return fail(s,
                         "[%s] %s = '%s': expected a 4-digit hex id (10de) or a range (2330-233f)",
                         k->section, k->key, v);
@@ -443,17 +451,8 @@ static bool device_key(const char *key)
  * else against any PCI display/accelerator device of the host. */
 static bool hex_in(const char *range, uint16_t v)
 {
-    char a[8] = "", b[8] = "";
-    const char *dash = strchr(range, '-');
-    if (dash) {
-        snprintf(a, sizeof a, "%.*s", (int)(dash - range), range);
-        snprintf(b, sizeof b, "%.7s", dash + 1);
-    } else {
-        snprintf(a, sizeof a, "%.7s", range);
-        snprintf(b, sizeof b, "%.7s", range);
-    }
-    long lo = strtol(a, NULL, 16), hi = strtol(b, NULL, 16);
-    return v >= lo && v <= hi;
+    long lo, hi; /* validated when the profile was parsed */
+    return hex_range(range, &lo, &hi) && v >= lo && v <= hi;
 }
 
 static bool mismatch(char *why, size_t cap, const pce_profile *p, const pce_profile_entry *e,
