@@ -297,6 +297,29 @@ static int device_rank(const pce_context *ctx, const pce_device_facts *dev, char
     return (manual ? 100 : 0) + pos;
 }
 
+/* The snapshot's devices, best first (ties keep their order), with why. */
+typedef struct ranking {
+    int order[PCE_HW_MAX_DEVICES], rank[PCE_HW_MAX_DEVICES];
+    char why[PCE_HW_MAX_DEVICES][320];
+    int n;
+} ranking;
+
+static void rank_devices(const pce_context *ctx, ranking *r)
+{
+    const pce_hw_snapshot *s = ctx->snapshot;
+    r->n = s->n_devices;
+    for (int i = 0; i < r->n; i++) {
+        r->order[i] = i;
+        r->rank[i] = device_rank(ctx, &s->devices[i], r->why[i], sizeof r->why[i]);
+    }
+    for (int i = 1; i < r->n; i++)
+        for (int j = i; j > 0 && r->rank[r->order[j - 1]] > r->rank[r->order[j]]; j--) {
+            int t = r->order[j];
+            r->order[j] = r->order[j - 1];
+            r->order[j - 1] = t;
+        }
+}
+
 static const char *const setting_keys[][2] = {
     {"backends", "order"},
     {"backends", "auto"},
@@ -383,30 +406,15 @@ pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *
     settings(&b, m, n, "  ");
 
     /* devices, best first (stable on ties: registration order) */
-    int nd = s->n_devices; /* the snapshot's devices: this host's, or PCE_SNAPSHOT's */
-    int *order = malloc((size_t)(nd ? nd : 1) * sizeof *order);
-    int *rank = malloc((size_t)(nd ? nd : 1) * sizeof *rank);
-    char(*why)[320] = malloc((size_t)(nd ? nd : 1) * sizeof *why);
-    if (!order || !rank || !why) {
-        free(order);
-        free(rank);
-        free(why);
-        return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "explain: %d devices", nd);
-    }
-    for (int i = 0; i < nd; i++) {
-        order[i] = i;
-        rank[i] = device_rank(ctx, &s->devices[i], why[i], sizeof why[i]);
-    }
-    for (int i = 1; i < nd; i++)
-        for (int j = i; j > 0 && rank[order[j - 1]] > rank[order[j]]; j--) {
-            int t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
+    ranking *rk = malloc(sizeof *rk);
+    if (!rk)
+        return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "explain: device ranking");
+    rank_devices(ctx, rk);
+    int nd = rk->n; /* the snapshot's devices: this host's, or PCE_SNAPSHOT's */
     out(&b, "devices, best first:\n");
     for (int i = 0; i < nd; i++) {
-        const pce_device_facts *d = &s->devices[order[i]];
-        out(&b, "  %d. %s (%s): %s\n", i + 1, d->device, d->name, why[order[i]]);
+        const pce_device_facts *d = &s->devices[rk->order[i]];
+        out(&b, "  %d. %s (%s): %s\n", i + 1, d->device, d->name, rk->why[rk->order[i]]);
         const pce_profile *dm[256];
         int k = matched(ctx, d, dm), own = 0;
         for (int j = 0; j < k; j++)
@@ -417,9 +425,7 @@ pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *
         if (own)
             settings(&b, dm, k, "       ");
     }
-    free(order);
-    free(rank);
-    free(why);
+    free(rk);
     for (int i = 0; i < ctx->n_unavailable; i++)
         out(&b, "backend %s not used%s: %s\n", ctx->unavailable[i].backend,
             ctx->snapshot_file[0] ? " here (this machine, not the snapshot's)" : "",
@@ -536,17 +542,11 @@ pce_status pce_devices_explain_json(pce_context *ctx, char *buf, size_t cap, siz
     const pce_hw_snapshot *snap_ = ctx->snapshot;
     int nd = snap_->n_devices;
     json_object *devs = json_object_new_array();
-    int *rank = calloc((size_t)(nd ? nd : 1), sizeof *rank);
-    bool *done = calloc((size_t)(nd ? nd : 1), sizeof *done);
-    char(*why)[320] = calloc((size_t)(nd ? nd : 1), sizeof *why);
-    for (int i = 0; rank && done && why && i < nd; i++)
-        rank[i] = device_rank(ctx, &snap_->devices[i], why[i], sizeof why[i]);
-    for (int r = 0; rank && done && why && r < nd; r++) {
-        int best = -1;
-        for (int i = 0; i < nd; i++)
-            if (!done[i] && (best < 0 || rank[i] < rank[best]))
-                best = i;
-        done[best] = true;
+    ranking *rk = malloc(sizeof *rk);
+    if (rk)
+        rank_devices(ctx, rk);
+    for (int r = 0; rk && r < rk->n; r++) {
+        int best = rk->order[r];
         const pce_device_facts *d = &snap_->devices[best];
         const pce_profile *dm[256];
         int k = matched(ctx, d, dm);
@@ -555,15 +555,13 @@ pce_status pce_devices_explain_json(pce_context *ctx, char *buf, size_t cap, siz
         json_object_object_add(o, "name", json_object_new_string(d->device));
         json_object_object_add(o, "backend", json_object_new_string(d->backend));
         json_object_object_add(o, "description", json_object_new_string(d->name));
-        json_object_object_add(o, "automatic", json_object_new_boolean(rank[best] < 100));
-        json_object_object_add(o, "why", json_object_new_string(why[best]));
+        json_object_object_add(o, "automatic", json_object_new_boolean(rk->rank[best] < 100));
+        json_object_object_add(o, "why", json_object_new_string(rk->why[best]));
         json_object_object_add(o, "profiles", jnames(dm, k));
         json_object_object_add(o, "settings", jsettings(dm, k));
         json_object_array_add(devs, o);
     }
-    free(rank);
-    free(done);
-    free(why);
+    free(rk);
     json_object_object_add(root, "devices", devs);
     json_object *un = json_object_new_array();
     for (int i = 0; i < ctx->n_unavailable; i++) {
