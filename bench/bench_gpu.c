@@ -22,23 +22,17 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static uint16_t f32_to_f16(float f)
-{
-    /* inputs here are small and normal: a plain rounding is enough */
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000, ax = x & 0x7fffffff;
-    if (ax < 0x38800000u)
-        return (uint16_t)sign;
-    uint32_t r = ax + 0xfffu + ((ax >> 13) & 1);
-    return (uint16_t)(sign | (((r >> 13) - (112u << 10)) & 0x7fff));
-}
-
+/* Small random f16 values, converted by pce's own (public) conversion. */
 static void fill_f16(uint16_t *v, size_t n, unsigned seed)
 {
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        v[i] = f32_to_f16(((float)(seed >> 8) / 16777216.0f - 0.5f) * 0.25f);
+    float chunk[4096];
+    for (size_t i = 0; i < n; i += 4096) {
+        size_t k = n - i < 4096 ? n - i : 4096;
+        for (size_t j = 0; j < k; j++) {
+            seed = seed * 1664525u + 1013904223u;
+            chunk[j] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * 0.25f;
+        }
+        pce_dtype_from_f32(PCE_DTYPE_F16, chunk, v + i, (int64_t)k);
     }
 }
 
