@@ -45,8 +45,9 @@ typedef struct pce_segment {
 struct pce_backend_vtbl {
     const char *name;
     void (*device_destroy)(pce_device *dev);
-    /* Whether dev can run this node (op, dtypes, layout). NULL: all. */
-    bool (*supports)(const pce_device *dev, const pce_exec_node *node);
+    /* Whether dev can run this node (op, dtypes, layout); when not, why
+     * (one line, for the plan's explanation). NULL: all. */
+    bool (*supports)(const pce_device *dev, const pce_exec_node *node, char *why, size_t cap);
     pce_status (*buffer_alloc)(pce_device *dev, size_t bytes, pce_buffer **out);
     void (*buffer_free)(pce_device *dev, pce_buffer *buf);
     /* Host address of a buffer's start, or NULL if not host-visible. */
@@ -59,6 +60,10 @@ struct pce_backend_vtbl {
     pce_status (*segment_run)(pce_device *dev, pce_segment *seg);
     void (*segment_release)(pce_device *dev, pce_segment *seg);
     pce_status (*synchronize)(pce_device *dev);
+    /* Host memory the device copies to and from fastest (pinned), for the
+     * staging of cross-device copies. NULL: plain malloc. */
+    pce_status (*host_alloc)(pce_device *dev, size_t bytes, void **out);
+    void (*host_free)(pce_device *dev, void *ptr);
 };
 
 /* Built-in backend probes: each adds devices (or an unavailable entry). */

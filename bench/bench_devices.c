@@ -172,6 +172,7 @@ static pce_plan *plan_on(pce_context *ctx, workload *w, const char *device)
     pce_plan_options o;
     pce_plan_options_init(&o);
     o.device = device;
+    o.strict = true; /* measure this device, not a fallback */
     pce_plan *p;
     if (pce_plan_create(ctx, w->g, &o, &p) != PCE_OK)
         die(ctx, "pce_plan_create", device);
@@ -359,6 +360,7 @@ static void bench_chain(pce_context *ctx, workload *w, const char *device, doubl
     pce_plan_options o;
     pce_plan_options_init(&o);
     o.device = device;
+    o.strict = true; /* measure this device, not a fallback */
     create_job cj = {ctx, w->g, &o};
     timing tc, tr;
     if (measure(time_create, &cj, min_time, 5, &tc) != PCE_OK)

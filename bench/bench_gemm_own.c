@@ -84,7 +84,7 @@ int main(int argc, char **argv)
         n_sizes = 4;
     }
     pce_threadpool *pool2 = NULL;
-    if (pce_threadpool_create(2, &pool2) != PCE_OK)
+    if (pce_threadpool_create(2, NULL, &pool2) != PCE_OK)
         return 1;
     printf("own isa %s, ta=%d tb=%d\n", pce_gemm_own_isa(), ta, tb);
     printf("%6s %10s %10s %7s %10s %10s %7s\n", "n", "own 1t", "blas 1t", "ratio", "own 2t",

@@ -97,6 +97,7 @@ static pce_plan *linear(pce_context *ctx, const char *dev, int64_t m, int64_t n,
     pce_plan_options o;
     pce_plan_options_init(&o);
     o.device = dev;
+    o.strict = true;
     pce_plan *p = NULL;
     if (pce_plan_create(ctx, g, &o, &p) != PCE_OK)
         die(ctx, "plan (matmul)");
@@ -174,6 +175,7 @@ int main(int argc, char **argv)
     pce_plan_options po;
     pce_plan_options_init(&po);
     po.device = dev;
+    po.strict = true;
     run r_copy = {NULL, 0, 0};
     if (pce_plan_create(own, g, &po, &r_copy.p) != PCE_OK)
         die(own, "plan (copy)");

@@ -206,8 +206,10 @@ void pce_context_probe_modules(const pce_context *cctx)
         ctx->modules_probed = true;
         char saved[sizeof ctx->error];
         memcpy(saved, ctx->error, sizeof saved); /* probing is not the caller's error */
-        pce_modules_probe(ctx);
-        pce_context_load_hw(ctx);
+        pce_context_load_hw(ctx);                /* the host and the profiles */
+        pce_apply_env_profile(ctx);              /* [env] workarounds, before any runtime loads */
+        pce_modules_probe(ctx);                  /* the GPU backends' devices */
+        pce_context_hw_devices(ctx);             /* into the snapshot; their settings */
         memcpy(ctx->error, saved, sizeof saved);
     }
     pthread_mutex_unlock(&ctx->probe_lock);

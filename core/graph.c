@@ -281,6 +281,27 @@ pce_status pce_tensor_set_name(pce_tensor *t, const char *name)
     return PCE_OK;
 }
 
+pce_status pce_tensor_pin(pce_tensor *t, const char *device)
+{
+    if (!t)
+        return PCE_ERR_INVALID_ARGUMENT;
+    pce_context *ctx = t->graph->ctx;
+    if (t->op == PCE_OP_VIEW)
+        return pce_fail(ctx, PCE_ERR_INVALID_ARGUMENT,
+                        "pin '%s': a view does no work; pin the op that uses it", t->name);
+    if (t->op == PCE_OP_LEAF && t->role == PCE_ROLE_WEIGHT)
+        return pce_fail(ctx, PCE_ERR_INVALID_ARGUMENT,
+                        "pin '%s': a weight goes wherever the ops that use it run; pin those",
+                        t->name);
+    if (device && (!*device || strlen(device) >= sizeof t->pin))
+        return pce_fail(ctx, PCE_ERR_INVALID_ARGUMENT, "pin '%s': device name '%.40s' %s", t->name,
+                        device, *device ? "is too long" : "is empty");
+    /* whether the device exists is checked when a plan is made: pins are
+     * part of the graph, which may be planned on another machine's context */
+    snprintf(t->pin, sizeof t->pin, "%s", device ? device : "");
+    return PCE_OK;
+}
+
 const char *pce_tensor_name(const pce_tensor *t)
 {
     return t ? t->name : NULL;

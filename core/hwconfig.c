@@ -205,12 +205,20 @@ void pce_context_load_hw(pce_context *ctx)
                 out(&errors, "  PCE_SNAPSHOT ignored: %s\n", err);
             }
             pce_hw_detect(ctx->snapshot, "/");
-            /* the devices the backends found (modules are probed first) */
-            for (int i = 0; i < ctx->n_devices && i < PCE_HW_MAX_DEVICES; i++)
-                ctx->snapshot->devices[ctx->snapshot->n_devices++] = ctx->devices[i]->facts;
         }
     }
     pce_context_load_profiles(ctx);
+}
+
+void pce_context_hw_devices(pce_context *ctx)
+{
+    /* a detected snapshot lists the devices the backends found; a saved one
+     * (PCE_SNAPSHOT) keeps its own */
+    if (ctx->snapshot && !ctx->snapshot_file[0])
+        for (int i = 0; i < ctx->n_devices && ctx->snapshot->n_devices < PCE_HW_MAX_DEVICES; i++)
+            ctx->snapshot->devices[ctx->snapshot->n_devices++] = ctx->devices[i]->facts;
+    for (int i = 0; i < ctx->n_devices; i++)
+        pce_device_settings_resolve(ctx, ctx->devices[i]);
 }
 
 /* The profiles alone (cheap: a few small files), once per context. */
@@ -243,6 +251,35 @@ void pce_context_load_profiles(pce_context *ctx)
         dir[0] = 0;
     if (dir[0])
         load_dir(ctx, dir, 1000, &errors);
+}
+
+static int matched(const pce_context *ctx, const pce_device_facts *dev, const pce_profile **m);
+
+void pce_apply_env_profile(pce_context *ctx)
+{
+    if (!ctx->snapshot)
+        return;
+    const pce_profile *m[256];
+    int n = matched(ctx, NULL, m);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < m[i]->n_entries; j++) {
+            if (strcmp(m[i]->entries[j].section, "env"))
+                continue;
+            /* the winner among the profiles that set this variable */
+            pce_setting w = pce_profiles_resolve(m, n, "env", m[i]->entries[j].key);
+            if (w.entry != &m[i]->entries[j])
+                continue;
+            const char *key = w.entry->key, *cur = getenv(key);
+            if (cur) {
+                pce_log(ctx, PCE_LOG_INFO, "[env] %s = %s (%s:%d) not applied: already %s", key,
+                        w.entry->value, w.from->file, w.entry->line, cur);
+                continue;
+            }
+            /* before any GPU runtime loads: they read these when they start */
+            setenv(key, w.entry->value, 0);
+            pce_log(ctx, PCE_LOG_INFO, "[env] %s = %s from %s:%d", key, w.entry->value,
+                    w.from->file, w.entry->line);
+        }
 }
 
 /* Profiles matching the host (dev NULL: host-level profiles only) or a device
@@ -320,6 +357,101 @@ static void rank_devices(const pce_context *ctx, ranking *r)
         }
 }
 
+/* ---- per-device settings --------------------------------------------- */
+
+static void from_str(pce_setting_from out, pce_setting st)
+{
+    if (st.entry)
+        snprintf(out, sizeof(pce_setting_from), "%.140s:%d", st.from->file, st.entry->line);
+    else
+        out[0] = 0;
+}
+
+/* Peak estimates from a device's properties, for the placement cost model
+ * when no profile gives [perf] figures: rough, but of the right order. */
+static void estimate_perf(const pce_context *ctx, const pce_device *d, pce_device_settings *st)
+{
+    int cu = d->props.compute_units > 0 ? d->props.compute_units : 1;
+    if (!strcmp(d->props.backend, "cpu")) {
+        const pce_hw_cpu *c = ctx->snapshot ? &ctx->snapshot->cpu : NULL;
+        double per_cycle = 8; /* SSE: 4-wide FMA-less add + mul */
+        if (c && pce_hw_has_feature(c, "avx512f"))
+            per_cycle = 64;
+        else if (c && (pce_hw_has_feature(c, "fma") || pce_hw_has_feature(c, "neon")))
+            per_cycle = 32;
+        st->gflops = cu * 2.5 * per_cycle;
+        st->bandwidth_gbs = 40;
+        st->link_gbs = 0; /* host memory: nothing to cross */
+    } else if (d->props.type == PCE_DEVICE_GPU_DISCRETE) {
+        st->gflops = cu * 128 * 2 * 1.5;
+        st->bandwidth_gbs = 1000;
+        st->link_gbs = 25; /* PCIe 4.0 x16 in practice */
+    } else if (d->props.type == PCE_DEVICE_GPU_INTEGRATED) {
+        st->gflops = cu * 64 * 2 * 1.0;
+        st->bandwidth_gbs = 60;
+        st->link_gbs = 0; /* shares host memory */
+    } else {              /* software or unknown devices */
+        st->gflops = 5;
+        st->bandwidth_gbs = 5;
+        st->link_gbs = 0;
+    }
+}
+
+static const char *const feature_keys[PCE_FEAT_COUNT] = {
+    [PCE_FEAT_FP16] = "fp16",
+    [PCE_FEAT_BF16] = "bf16",
+    [PCE_FEAT_FP8] = "fp8",
+    [PCE_FEAT_INT8_DOT] = "int8_dot",
+    [PCE_FEAT_SUBGROUP_OPS] = "subgroup_ops",
+    [PCE_FEAT_COOP_MATRIX] = "cooperative_matrix",
+};
+
+/* Layers the profiles matching device d (host-level and its own) into
+ * d->settings. Needs the snapshot and profiles (pce_context_load_hw). */
+void pce_device_settings_resolve(pce_context *ctx, pce_device *d)
+{
+    pce_device_settings *st = &d->settings;
+    memset(st, 0, sizeof *st);
+    const pce_profile *m[256];
+    int n = ctx->snapshot ? matched(ctx, &d->facts, m) : 0;
+    st->rank = ctx->snapshot ? device_rank(ctx, &d->facts, st->rank_why, sizeof st->rank_why) : 0;
+    pce_setting v = pce_profiles_resolve(m, n, "memory", "target_utilisation");
+    st->target_utilisation = v.entry ? strtod(v.entry->value, NULL) : 0.80;
+    from_str(st->target_from, v);
+    for (int f = 0; f < PCE_FEAT_COUNT; f++) {
+        v = pce_profiles_resolve(m, n, "features", feature_keys[f]);
+        st->feature[f] = v.entry ? (int8_t)!strcmp(v.entry->value, "on") : -1;
+        from_str(st->feature_from[f], v);
+    }
+    v = pce_profiles_resolve(m, n, "ops", "disable");
+    if (v.entry) {
+        char w[32];
+        for (const char *l = v.entry->value; (l = pce_list_next(l, w, sizeof w)) != NULL;) {
+            int op = pce_op_from_name(w);
+            if (op > 0)
+                st->ops_disabled |= 1ull << op;
+        }
+    }
+    from_str(st->ops_from, v);
+    v = pce_profiles_resolve(m, n, "kernels", "workgroup_size");
+    st->workgroup_size = v.entry ? atoi(v.entry->value) : 0;
+    from_str(st->workgroup_from, v);
+    v = pce_profiles_resolve(m, n, "kernels", "matmul");
+    snprintf(st->matmul, sizeof st->matmul, "%.7s", v.entry ? v.entry->value : "auto");
+    from_str(st->matmul_from, v);
+    estimate_perf(ctx, d, st);
+    static const char *const perf_keys[] = {"gflops", "bandwidth_gbs", "link_gbs"};
+    double *perf[] = {&st->gflops, &st->bandwidth_gbs, &st->link_gbs};
+    for (int k = 0; k < 3; k++) {
+        v = pce_profiles_resolve(m, n, "perf", perf_keys[k]);
+        if (v.entry) {
+            *perf[k] = strtod(v.entry->value, NULL);
+            from_str(st->perf_from, v);
+        }
+    }
+    st->resolved = true;
+}
+
 static const char *const setting_keys[][2] = {
     {"backends", "order"},
     {"backends", "auto"},
@@ -334,6 +466,10 @@ static const char *const setting_keys[][2] = {
     {"features", "cooperative_matrix"},
     {"kernels", "matmul"},
     {"kernels", "workgroup_size"},
+    {"ops", "disable"},
+    {"perf", "gflops"},
+    {"perf", "bandwidth_gbs"},
+    {"perf", "link_gbs"},
     {"openblas", "core_candidates"},
     {"openblas", "verify"},
 };
@@ -466,10 +602,16 @@ static int host_matches_cpu_only(pce_context *ctx, const pce_profile **m, const 
 
 void pce_apply_cpu_profile(pce_context *ctx)
 {
-    if (ctx->num_threads > 0)
-        return; /* the options or PCE_NUM_THREADS decided */
     const pce_profile *m[256];
     int n = host_matches_cpu_only(ctx, m, NULL);
+    pce_setting pin = pce_profiles_resolve(m, n, "cpu", "pinning");
+    if (pin.entry) {
+        snprintf(ctx->cpu_pinning, sizeof ctx->cpu_pinning, "%.7s", pin.entry->value);
+        snprintf(ctx->cpu_pinning_from, sizeof ctx->cpu_pinning_from, "%.140s:%d", pin.from->file,
+                 pin.entry->line);
+    }
+    if (ctx->num_threads > 0)
+        return; /* the options or PCE_NUM_THREADS decided */
     pce_setting st = pce_profiles_resolve(m, n, "cpu", "threads");
     if (st.entry && atoi(st.entry->value) > 0) {
         ctx->num_threads = atoi(st.entry->value);

@@ -51,6 +51,8 @@ typedef enum pce_op {
 } pce_op;
 
 const char *pce_op_name(pce_op op);
+/* The op named `name` ("rope"), or -1. */
+int pce_op_from_name(const char *name);
 /* Elementwise ops whose output may take over src[0]'s memory. */
 bool pce_op_can_inplace(pce_op op);
 
@@ -81,6 +83,7 @@ struct pce_tensor {
     bool is_output;
     const void *weight_data;
     char name[PCE_NAME_MAX];
+    char pin[32]; /* pce_tensor_pin: the device its op must run on, "" for none */
 };
 
 struct pce_graph {
@@ -106,12 +109,50 @@ typedef struct pce_device_facts {
     uint16_t pci_vendor, pci_device;
 } pce_device_facts;
 
+/* Where a profile setting came from ("hw-profiles/x.ini:12"), "" if from
+ * no profile (a default or an estimate). */
+typedef char pce_setting_from[160];
+
+/* Feature switches of [features]: -1 not set (the backend decides), 0 off,
+ * 1 on. */
+typedef enum pce_feature {
+    PCE_FEAT_FP16 = 0,
+    PCE_FEAT_BF16,
+    PCE_FEAT_FP8,
+    PCE_FEAT_INT8_DOT,
+    PCE_FEAT_SUBGROUP_OPS,
+    PCE_FEAT_COOP_MATRIX,
+    PCE_FEAT_COUNT
+} pce_feature;
+
+/* A device's settings after its matching profiles are layered (hwconfig.c),
+ * read by placement and by the backends. */
+typedef struct pce_device_settings {
+    bool resolved;
+    int rank;                  /* place in the ranking, lower first; >= 100: only when named */
+    char rank_why[320];        /* why it ranks there */
+    double target_utilisation; /* of free memory a plan may fill (0.80 default) */
+    pce_setting_from target_from;
+    int8_t feature[PCE_FEAT_COUNT];
+    pce_setting_from feature_from[PCE_FEAT_COUNT];
+    uint64_t ops_disabled; /* bit (1 << pce_op): [ops] disable */
+    pce_setting_from ops_from;
+    int workgroup_size; /* [kernels] workgroup_size; 0: the backend's own */
+    pce_setting_from workgroup_from;
+    char matmul[8]; /* [kernels] matmul: "auto", "own" or "blas" */
+    pce_setting_from matmul_from;
+    /* cost model: peak f32 GFLOP/s, memory GB/s and host link GB/s */
+    double gflops, bandwidth_gbs, link_gbs;
+    pce_setting_from perf_from; /* "" when estimated from the device's properties */
+} pce_device_settings;
+
 struct pce_device {
     pce_context *ctx;
     const pce_backend_vtbl *vtbl;
     pce_device_props props;
     pce_device_facts facts;
-    void *impl; /* backend-owned */
+    pce_device_settings settings; /* from the profiles (hwconfig.c) */
+    void *impl;                   /* backend-owned */
 };
 
 typedef struct pce_unavailable {
@@ -124,6 +165,8 @@ struct pce_context {
     pce_log_fn log_fn;
     void *log_user;
     int num_threads;
+    char cpu_pinning[8];        /* [cpu] pinning: "none", "cores" or "numa" */
+    char cpu_pinning_from[160]; /* its profile line */
     bool reference_kernels;
     pce_device **devices;
     int n_devices;
@@ -179,6 +222,13 @@ int pce_list_index(const char *list, const char *name);
 void pce_context_probe_modules(const pce_context *ctx);
 void pce_context_load_hw(pce_context *ctx);
 void pce_context_load_profiles(pce_context *ctx);
+/* After the modules are probed: adds the devices to a detected snapshot and
+ * resolves every device's settings (pce_device_settings_resolve). */
+void pce_context_hw_devices(pce_context *ctx);
+void pce_device_settings_resolve(pce_context *ctx, pce_device *dev);
+/* Sets the [env] variables of the host-level profiles that the environment
+ * does not already set (HSA_OVERRIDE_GFX_VERSION ...), before runtimes load. */
+void pce_apply_env_profile(pce_context *ctx);
 /* Applies the host profiles' [cpu] threads (when neither the options nor
  * PCE_NUM_THREADS set a count) before the CPU backend starts its pool. */
 void pce_apply_cpu_profile(pce_context *ctx);

@@ -48,6 +48,14 @@ const char *pce_op_name(pce_op op)
     return (unsigned)op < PCE_OP_COUNT && op_names[op] ? op_names[op] : "unknown";
 }
 
+int pce_op_from_name(const char *name)
+{
+    for (int i = 0; name && i < PCE_OP_COUNT; i++)
+        if (op_names[i] && !strcmp(op_names[i], name))
+            return i;
+    return -1;
+}
+
 bool pce_op_can_inplace(pce_op op)
 {
     switch (op) {

@@ -21,6 +21,8 @@ typedef enum {
     V_LIST,     /* comma-separated words */
     V_BACKENDS, /* comma-separated backend names */
     V_CHOICE,   /* one of `choices` */
+    V_OPS,      /* comma-separated op names (rope, matmul, ...) */
+    V_POSITIVE, /* a positive number (GFLOP/s, GB/s) */
 } vkind;
 
 typedef struct keydef {
@@ -63,13 +65,17 @@ static const keydef keys[] = {
     {"features", "subgroup_ops", V_BOOL, NULL},
     {"features", "cooperative_matrix", V_BOOL, NULL},
     {"kernels", "matmul", V_CHOICE, "|auto|own|blas|"},
+    {"ops", "disable", V_OPS, NULL},
+    {"perf", "gflops", V_POSITIVE, NULL},
+    {"perf", "bandwidth_gbs", V_POSITIVE, NULL},
+    {"perf", "link_gbs", V_POSITIVE, NULL},
     {"kernels", "workgroup_size", V_INT, NULL},
     {"openblas", "core_candidates", V_LIST, NULL},
     {"openblas", "verify", V_BOOL, NULL},
 };
 
-static const char *const sections[] = {"profile",  "match",   "backends", "cpu",     "memory",
-                                       "features", "kernels", "env",      "openblas"};
+static const char *const sections[] = {"profile", "match", "backends", "cpu", "memory",  "features",
+                                       "kernels", "ops",   "perf",     "env", "openblas"};
 
 typedef struct parse_state {
     const char *file;
@@ -223,7 +229,7 @@ static bool hex_range(const char *v, long *lo, long *hi)
     return *lo <= *hi;
 }
 
-static bool word_list(const char *v, bool backends)
+static bool word_list(const char *v, vkind kind)
 {
     char buf[160];
     snprintf(buf, sizeof buf, "%s", v);
@@ -236,8 +242,10 @@ static bool word_list(const char *v, bool backends)
             w[--k] = 0;
         if (!k)
             return false;
-        if (backends && strcmp(w, "cpu") && strcmp(w, "vulkan") && strcmp(w, "cuda") &&
+        if (kind == V_BACKENDS && strcmp(w, "cpu") && strcmp(w, "vulkan") && strcmp(w, "cuda") &&
             strcmp(w, "hip"))
+            return false;
+        if (kind == V_OPS && pce_op_from_name(w) <= PCE_OP_VIEW)
             return false;
         n++;
     }
@@ -286,10 +294,21 @@ static int check_value(parse_state *s, const keydef *k, const char *v)
     }
     case V_LIST:
     case V_BACKENDS:
-        if (!word_list(v, k->kind == V_BACKENDS))
+    case V_OPS:
+        if (!word_list(v, k->kind))
             return fail(s, "[%s] %s = '%s': expected a comma-separated list%s", k->section, k->key,
-                        v, k->kind == V_BACKENDS ? " of cpu, vulkan, cuda, hip" : "");
+                        v,
+                        k->kind == V_BACKENDS ? " of cpu, vulkan, cuda, hip"
+                        : k->kind == V_OPS    ? " of op names (add, matmul, rope, softmax, ...)"
+                                              : "");
         return 1;
+    case V_POSITIVE: {
+        char *end;
+        double d = strtod(v, &end);
+        if (end == v || *end || !(d > 0 && d < 1e9))
+            return fail(s, "[%s] %s = '%s': expected a positive number", k->section, k->key, v);
+        return 1;
+    }
     case V_CHOICE: {
         char w[64];
         snprintf(w, sizeof w, "|%s|", v);
@@ -312,7 +331,7 @@ static int handler(void *user, const char *section, const char *key, const char 
     if (!known)
         return fail(s,
                     "unknown section [%s] (sections: profile, match, backends, cpu, memory, "
-                    "features, kernels, env, openblas)",
+                    "features, kernels, ops, perf, env, openblas)",
                     section);
     if (strcmp(section, s->last_section) != 0) {
         for (int i = 0; i < s->n_seen; i++)

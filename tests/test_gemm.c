@@ -68,7 +68,7 @@ static const char *const isas[] = {NULL, "avx2", "portable"};
 static pce_threadpool *make_pool(void)
 {
     pce_threadpool *pool = NULL;
-    ck_assert_int_eq(pce_threadpool_create(2, &pool), PCE_OK);
+    ck_assert_int_eq(pce_threadpool_create(2, NULL, &pool), PCE_OK);
     return pool;
 }
 

@@ -165,7 +165,7 @@ START_TEST(live_ranges_never_overlap)
         if (g->tensors[i]->op != PCE_OP_LEAF && g->tensors[i]->op != PCE_OP_VIEW)
             order[n++] = i;
     pce_memplan mp;
-    ck_assert_int_eq(pce_memplan_build(ctx, g, order, n, &mp), PCE_OK);
+    ck_assert_int_eq(pce_memplan_build(ctx, g, order, n, NULL, &mp), PCE_OK);
     /* c reuses a's freed space */
     ck_assert_int_eq(mp.offset[c->id], mp.offset[a->id]);
     /* b (an output) overlaps nothing allocated after it */

@@ -117,7 +117,7 @@ static const int pool_sizes[] = {1, 2, 3, 8};
 START_TEST(test_create_sizes)
 {
     pce_threadpool *pool = NULL;
-    ck_assert_int_eq(pce_threadpool_create(pool_sizes[_i], &pool), PCE_OK);
+    ck_assert_int_eq(pce_threadpool_create(pool_sizes[_i], NULL, &pool), PCE_OK);
     ck_assert_ptr_nonnull(pool);
     ck_assert_int_eq(pce_threadpool_size(pool), pool_sizes[_i]);
     pce_threadpool_destroy(pool);
@@ -128,7 +128,7 @@ START_TEST(test_create_destroy_repeatedly)
 {
     for (int i = 0; i < 50; i++) {
         pce_threadpool *pool = NULL;
-        ck_assert_int_eq(pce_threadpool_create(1 + i % 4, &pool), PCE_OK);
+        ck_assert_int_eq(pce_threadpool_create(1 + i % 4, NULL, &pool), PCE_OK);
         if (i % 2)
             run_and_check(pool, 100, 1);
         pce_threadpool_destroy(pool);
@@ -141,7 +141,7 @@ START_TEST(test_coverage)
     static const int64_t ns[] = {0, 1, 2, 7, 1000, 100003};
     static const int64_t grains[] = {1, 16, 1000};
     pce_threadpool *pool = NULL;
-    ck_assert_int_eq(pce_threadpool_create(pool_sizes[_i], &pool), PCE_OK);
+    ck_assert_int_eq(pce_threadpool_create(pool_sizes[_i], NULL, &pool), PCE_OK);
     for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
         for (size_t b = 0; b < sizeof grains / sizeof grains[0]; b++)
             run_and_check(pool, ns[a], grains[b]);
@@ -188,7 +188,7 @@ static void sum_task(void *arg, int64_t begin, int64_t end, int thread)
 static void back_to_back(int threads, int jobs)
 {
     pce_threadpool *pool = NULL;
-    ck_assert_int_eq(pce_threadpool_create(threads, &pool), PCE_OK);
+    ck_assert_int_eq(pce_threadpool_create(threads, NULL, &pool), PCE_OK);
     sum_job s;
     for (int k = 0; k < jobs; k++) {
         int64_t n = 1 + k % 37; /* some jobs use fewer chunks than threads */
@@ -223,10 +223,10 @@ END_TEST
 START_TEST(test_invalid_threads)
 {
     pce_threadpool *pool = (pce_threadpool *)&pool; /* not NULL */
-    ck_assert_int_eq(pce_threadpool_create(0, &pool), PCE_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(pce_threadpool_create(0, NULL, &pool), PCE_ERR_INVALID_ARGUMENT);
     ck_assert_ptr_null(pool);
     pool = (pce_threadpool *)&pool;
-    ck_assert_int_eq(pce_threadpool_create(-4, &pool), PCE_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(pce_threadpool_create(-4, NULL, &pool), PCE_ERR_INVALID_ARGUMENT);
     ck_assert_ptr_null(pool);
 }
 END_TEST

@@ -184,19 +184,41 @@ END_TEST
 
 START_TEST(too_big_is_out_of_memory)
 {
+    /* 24 inputs of 100 MB each: every tensor fits a descriptor, the whole
+     * does not fit lavapipe's budget (0.80 of its heap); the plan says so
+     * before allocating anything, per device */
     pce_graph *g;
     ck_assert_int_eq(pce_graph_create(ctx, &g), PCE_OK);
-    const int64_t d[] = {(int64_t)1 << 40}; /* 4 TiB of f32 */
-    pce_tensor *x = pce_graph_input(g, "huge", PCE_DTYPE_F32, 1, d);
-    pce_graph_output(g, pce_neg(g, x));
+    const int64_t d[] = {25 * 1000 * 1000};
+    pce_tensor *acc = NULL;
+    for (int i = 0; i < 24; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "x%d", i);
+        pce_tensor *x = pce_graph_input(g, name, PCE_DTYPE_F32, 1, d);
+        acc = acc ? pce_add(g, acc, x) : x;
+    }
+    pce_graph_output(g, acc);
     pce_plan_options po;
     pce_plan_options_init(&po);
     po.device = "vulkan0";
+    po.strict = true;
     pce_plan *p = NULL;
     ck_assert_int_eq(pce_plan_create(ctx, g, &po, &p), PCE_ERR_OUT_OF_MEMORY);
     ck_assert_ptr_null(p);
     const char *msg = pce_context_last_error(ctx);
-    ck_assert_msg(strstr(msg, "vulkan0") && strstr(msg, "4398046511104 bytes"), "message: %s", msg);
+    ck_assert_msg(strstr(msg, "vulkan0 needs") && strstr(msg, "inputs 2400000000") &&
+                      strstr(msg, "budget"),
+                  "message: %s", msg);
+    pce_graph_destroy(g);
+    /* one tensor over maxStorageBufferRange: strict placement says which
+     * node and why, naming the limit */
+    ck_assert_int_eq(pce_graph_create(ctx, &g), PCE_OK);
+    const int64_t big[] = {(int64_t)1 << 40}; /* 4 TiB of f32 */
+    pce_graph_output(g, pce_neg(g, pce_graph_input(g, "huge", PCE_DTYPE_F32, 1, big)));
+    ck_assert_int_eq(pce_plan_create(ctx, g, &po, &p), PCE_ERR_UNSUPPORTED);
+    msg = pce_context_last_error(ctx);
+    ck_assert_msg(strstr(msg, "vulkan0") && strstr(msg, "maxStorageBufferRange"), "message: %s",
+                  msg);
     pce_graph_destroy(g);
 }
 END_TEST

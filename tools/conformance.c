@@ -357,10 +357,12 @@ static void run_case(pce_context *ctx, const char *device, const conf_case *c, u
     pce_plan_options ro, fo;
     pce_plan_options_init(&ro);
     ro.device = "cpu0";
+    ro.strict = true;
     ro.reference_kernels = true;
     ro.poison = true;
     pce_plan_options_init(&fo);
     fo.device = device;
+    fo.strict = true; /* the device's own kernels, never a fallback */
     fo.poison = true;
     pce_dtype dt_ref, dt_out;
     int64_t n_ref, n_out;

@@ -10,6 +10,7 @@ typedef struct cpu_exec {
     pce_device *dev;
     pce_threadpool *pool;
     int n_threads;
+    bool gemm_own;  /* [kernels] matmul = own: pce's GEMM, not OpenBLAS */
     float *scratch; /* segment-wide scratch (matmul conversions) */
     size_t scratch_floats;
     float *row_scratch; /* per thread: row_floats * 4 floats */

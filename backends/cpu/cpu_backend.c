@@ -32,11 +32,13 @@ static void cpu_device_destroy(pce_device *dev)
     }
 }
 
-static bool cpu_supports(const pce_device *dev, const pce_exec_node *n)
+static bool cpu_supports(const pce_device *dev, const pce_exec_node *n, char *why, size_t cap)
 {
     (void)dev;
-    return (unsigned)n->op < PCE_OP_COUNT && pce_cpu_fast_kernels[n->op] &&
-           pce_cpu_ref_kernels[n->op];
+    if ((unsigned)n->op < PCE_OP_COUNT && pce_cpu_fast_kernels[n->op] && pce_cpu_ref_kernels[n->op])
+        return true;
+    snprintf(why, cap, "no CPU kernel for %s", pce_op_name(n->op));
+    return false;
 }
 
 static pce_status cpu_buffer_alloc(pce_device *dev, size_t bytes, pce_buffer **out)
@@ -116,6 +118,7 @@ static pce_status cpu_segment_prepare(pce_device *dev, pce_segment *seg)
         return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "cpu kernel table of %d", seg->n_nodes);
     cs->ex.dev = dev;
     cs->ex.pool = cd->pool;
+    cs->ex.gemm_own = !strcmp(dev->settings.matmul, "own");
     cs->ex.n_threads = cd->n_threads;
     size_t scratch = 0, row = 1;
     for (int i = 0; i < seg->n_nodes; i++) {
@@ -218,6 +221,78 @@ static const char *cpu_isa(void)
 #endif
 }
 
+/* The CPUs this process may run on, in order. */
+static int allowed_cpus(int *out, int cap)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return 0;
+    int n = 0;
+    for (int c = 0; c < CPU_SETSIZE && n < cap; c++)
+        if (CPU_ISSET(c, &set))
+            out[n++] = c;
+    return n;
+}
+
+/* The NUMA node of each allowed CPU (sysfs; -1 where unknown). */
+static void numa_nodes(const int *cpus, int n, int *node)
+{
+    for (int i = 0; i < n; i++)
+        node[i] = -1;
+    for (int nd = 0; nd < 64; nd++) {
+        char path[64], list[4096];
+        snprintf(path, sizeof path, "/sys/devices/system/node/node%d/cpulist", nd);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t k = fread(list, 1, sizeof list - 1, f);
+        fclose(f);
+        list[k] = 0;
+        for (char *save, *r = strtok_r(list, ",\n", &save); r; r = strtok_r(NULL, ",\n", &save)) {
+            int lo = -1, hi = -1;
+            if (sscanf(r, "%d-%d", &lo, &hi) < 2)
+                hi = lo;
+            for (int i = 0; i < n; i++)
+                if (cpus[i] >= lo && cpus[i] <= hi)
+                    node[i] = nd;
+        }
+    }
+}
+
+/* Per-worker CPU sets for the profile's [cpu] pinning, or NULL (none).
+ * cores: worker i on the i-th allowed CPU (the caller, not pinned, is
+ * expected on the first); numa: workers spread over the NUMA nodes in
+ * blocks, each free within its node. */
+static cpu_set_t *pin_threads(pce_context *ctx, int threads)
+{
+    const char *mode = ctx->cpu_pinning;
+    if (!mode[0] || !strcmp(mode, "none") || threads < 2)
+        return NULL;
+    int cpus[CPU_SETSIZE], node[CPU_SETSIZE];
+    int n = allowed_cpus(cpus, CPU_SETSIZE);
+    cpu_set_t *aff = calloc((size_t)threads, sizeof *aff);
+    if (!aff || n < 1) {
+        free(aff);
+        return NULL;
+    }
+    if (!strcmp(mode, "numa"))
+        numa_nodes(cpus, n, node);
+    for (int t = 0; t < threads; t++) {
+        CPU_ZERO(&aff[t]);
+        int c = (int)((int64_t)t * n / threads); /* spread evenly over the allowed CPUs */
+        if (!strcmp(mode, "cores") || node[c] < 0) {
+            CPU_SET(cpus[c], &aff[t]);
+        } else {
+            for (int i = 0; i < n; i++)
+                if (node[i] == node[c])
+                    CPU_SET(cpus[i], &aff[t]);
+        }
+    }
+    pce_log(ctx, PCE_LOG_INFO, "CPU workers pinned (%s, %s) over %d CPUs", mode,
+            ctx->cpu_pinning_from, n);
+    return aff;
+}
+
 pce_status pce_cpu_backend_probe(pce_context *ctx)
 {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
@@ -230,7 +305,9 @@ pce_status pce_cpu_backend_probe(pce_context *ctx)
         return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "cpu device");
     }
     cd->n_threads = threads;
-    pce_status st = pce_threadpool_create(threads, &cd->pool);
+    cpu_set_t *aff = pin_threads(ctx, threads);
+    pce_status st = pce_threadpool_create(threads, aff, &cd->pool);
+    free(aff);
     if (st != PCE_OK) {
         free(dev);
         free(cd);
@@ -242,8 +319,8 @@ pce_status pce_cpu_backend_probe(pce_context *ctx)
     snprintf(p->name, sizeof p->name, "cpu0");
     snprintf(p->backend, sizeof p->backend, "cpu");
     cpu_brand(p->description, sizeof p->description);
-    snprintf(p->details, sizeof p->details, "isa=%s threads=%d gemm=%s", cpu_isa(), threads,
-             pce_gemm_backend_name());
+    snprintf(p->details, sizeof p->details, "isa=%s threads=%d pinning=%s gemm=%s", cpu_isa(),
+             threads, ctx->cpu_pinning[0] ? ctx->cpu_pinning : "none", pce_gemm_backend_name());
     p->type = PCE_DEVICE_CPU;
     long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES);
     long psize = sysconf(_SC_PAGESIZE);

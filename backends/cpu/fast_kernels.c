@@ -720,7 +720,7 @@ static pce_status fast_matmul(const pce_exec_node *n, cpu_exec *ex)
             }
             if (gemm_view(b, K, N, &tb, &ldb)) {
                 pce_gemm_f32(ta, tb, M, N, K, A, lda, (const float *)pce_cpu_at(b, b0, b1, 0, 0),
-                             ldb, C, N, ex->pool);
+                             ldb, C, N, ex->pool, ex->gemm_own);
                 continue;
             }
             /* b needs converting: column panels, each written straight into C */
@@ -732,9 +732,11 @@ static pce_status fast_matmul(const pce_exec_node *n, cpu_exec *ex)
                 convert_block(ex, &c);
                 /* C[:, j0:j0+nc] with ldc = N */
                 if (by_cols)
-                    pce_gemm_f32(ta, true, M, nc, K, A, lda, bpanel, K, C + j0, N, ex->pool);
+                    pce_gemm_f32(ta, true, M, nc, K, A, lda, bpanel, K, C + j0, N, ex->pool,
+                                 ex->gemm_own);
                 else
-                    pce_gemm_f32(ta, false, M, nc, K, A, lda, bpanel, nc, C + j0, N, ex->pool);
+                    pce_gemm_f32(ta, false, M, nc, K, A, lda, bpanel, nc, C + j0, N, ex->pool,
+                                 ex->gemm_own);
             }
         }
     return PCE_OK;

@@ -10,7 +10,7 @@
 
 void pce_gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float *A,
                   int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
-                  pce_threadpool *pool)
+                  pce_threadpool *pool, bool own)
 {
     if (M <= 0 || N <= 0)
         return;
@@ -19,7 +19,7 @@ void pce_gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, c
             memset(C + i * ldc, 0, (size_t)N * sizeof(float));
         return;
     }
-    pce_sgemm_fn sgemm = pce_openblas_sgemm();
+    pce_sgemm_fn sgemm = own ? NULL : pce_openblas_sgemm();
     /* OpenBLAS's interface takes int: larger problems (or no OpenBLAS at
      * run time) use our own GEMM */
     if (!sgemm || M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX ||
@@ -47,8 +47,9 @@ const char *pce_gemm_backend_name(void)
 
 void pce_gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float *A,
                   int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
-                  pce_threadpool *pool)
+                  pce_threadpool *pool, bool own)
 {
+    (void)own;
     pce_gemm_f32_own(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, pool);
 }
 

@@ -19,7 +19,7 @@ void pce_gemm_f32_own(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
  * pce_gemm_f32_own. */
 void pce_gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float *A,
                   int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
-                  pce_threadpool *pool);
+                  pce_threadpool *pool, bool own);
 
 /* Instruction set pce_gemm_f32_own runs with: "avx512", "avx2" or "portable". */
 const char *pce_gemm_own_isa(void);

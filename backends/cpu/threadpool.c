@@ -74,7 +74,7 @@ static void *worker_main(void *arg)
     }
 }
 
-pce_status pce_threadpool_create(int n_threads, pce_threadpool **out)
+pce_status pce_threadpool_create(int n_threads, const cpu_set_t *affinity, pce_threadpool **out)
 {
     *out = NULL;
     if (n_threads < 1)
@@ -102,6 +102,9 @@ pce_status pce_threadpool_create(int n_threads, pce_threadpool **out)
                 pce_threadpool_destroy(p);
                 return PCE_ERR_INTERNAL;
             }
+            /* best effort: a CPU set the scheduler refuses leaves it free */
+            if (affinity)
+                (void)pthread_setaffinity_np(p->workers[i].thread, sizeof(cpu_set_t), &affinity[i]);
         }
     }
     *out = p;

@@ -5,6 +5,7 @@
 #ifndef PCE_THREADPOOL_H
 #define PCE_THREADPOOL_H
 
+#include <sched.h>
 #include <stdint.h>
 
 #include "pce.h"
@@ -14,8 +15,11 @@ typedef struct pce_threadpool pce_threadpool;
 /* fn processes indices [begin, end) on thread `thread` (0 = caller). */
 typedef void (*pce_task_fn)(void *arg, int64_t begin, int64_t end, int thread);
 
-/* n_threads >= 1 (1: no workers, everything runs on the caller). */
-pce_status pce_threadpool_create(int n_threads, pce_threadpool **out);
+/* n_threads >= 1 (1: no workers, everything runs on the caller).
+ * affinity: NULL, or for each worker 1..n_threads-1 the CPUs it may run on
+ * (affinity[i] for worker i; entry 0, the caller, is not applied: the
+ * calling thread's affinity is its owner's business). */
+pce_status pce_threadpool_create(int n_threads, const cpu_set_t *affinity, pce_threadpool **out);
 void pce_threadpool_destroy(pce_threadpool *pool);
 int pce_threadpool_size(const pce_threadpool *pool);
 /* Splits [0, n) into one contiguous chunk per thread (each at least `grain`

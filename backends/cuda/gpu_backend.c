@@ -131,6 +131,12 @@ static pce_status ready(pce_device *dev)
         block = dev->props.memory_total / 16 > (16ull << 20) ? dev->props.memory_total / 16
                                                              : (16ull << 20);
     pce_pool_init(&gd->pool, &ops, block, 0);
+    /* the profile's [kernels] matmul = own, unless the context chose */
+    if (gd->use_blas && !dev->ctx->gpu_gemm[0] && !strcmp(dev->settings.matmul, "own")) {
+        pce_log(dev->ctx, PCE_LOG_INFO, "%s: matmul on pce's kernel ([kernels] matmul = own, %s)",
+                dev->props.name, dev->settings.matmul_from);
+        gd->use_blas = false;
+    }
 #ifdef PCE_GPU_CUBLAS
     if (gd->use_blas) {
         if (cublasCreate(&gd->blas) != CUBLAS_STATUS_SUCCESS) {
@@ -500,13 +506,13 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
     return pce_gpu_kernel_exists(&it->l) ? 1 : 0;
 }
 
-static bool supports(const pce_device *dev, const pce_exec_node *n)
+static bool supports(const pce_device *dev, const pce_exec_node *n, char *why, size_t cap)
 {
     gpu_item it[2];
     if (translate(dev, n, 0, it))
         return true;
-    pce_log(dev->ctx, PCE_LOG_INFO, "%s: %s '%s' has no kernel for its dtypes", dev->props.name,
-            pce_op_name(n->op), n->tensor ? n->tensor->name : "?");
+    snprintf(why, cap, "no %s kernel for %s with these dtypes", dev->props.backend,
+             pce_op_name(n->op));
     return false;
 }
 
@@ -791,6 +797,29 @@ static void device_destroy(pce_device *dev)
     dev->impl = NULL;
 }
 
+/* Pinned host memory for the staging of cross-device copies. */
+static pce_status host_alloc(pce_device *dev, size_t bytes, void **out)
+{
+    gpu_device *gd = dev->impl;
+    pthread_mutex_lock(&gd->lock);
+    gpuSetDevice(gd->ordinal);
+    gpuError_t e = gpuMallocHost(out, bytes ? bytes : 1);
+    pthread_mutex_unlock(&gd->lock);
+    if (e != gpuSuccess) {
+        *out = NULL;
+        return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "%s: %zu bytes of pinned host memory: %s",
+                        dev->props.name, bytes, gpuGetErrorString(e));
+    }
+    return PCE_OK;
+}
+
+static void host_free(pce_device *dev, void *ptr)
+{
+    (void)dev;
+    if (ptr)
+        gpuFreeHost(ptr);
+}
+
 static const pce_backend_vtbl gpu_vtbl = {
     .name = GPU_BACKEND,
     .device_destroy = device_destroy,
@@ -803,6 +832,8 @@ static const pce_backend_vtbl gpu_vtbl = {
     .segment_run = l_run,
     .segment_release = l_release,
     .synchronize = l_sync,
+    .host_alloc = host_alloc,
+    .host_free = host_free,
 };
 
 /* ---- probe ------------------------------------------------------------- */

@@ -506,9 +506,41 @@ pce_backend_module_probe(pce_context *ctx, const pce_backend_host *host)
 
 /* ---- logical device ---------------------------------------------------- */
 
+void pce_vk_apply_settings(pce_device *dev)
+{
+    vk_device *vd = dev->impl;
+    const pce_device_settings *st = &dev->settings;
+    pthread_mutex_lock(&vd->lock);
+    if (vd->settings_applied || !st->resolved) {
+        pthread_mutex_unlock(&vd->lock);
+        return;
+    }
+    vd->settings_applied = true;
+    if (st->workgroup_size > 0) {
+        /* a multiple of the subgroup, within the device's limits */
+        uint32_t wg = (uint32_t)st->workgroup_size,
+                 lim = vd->props.limits.maxComputeWorkGroupInvocations;
+        if (lim > vd->props.limits.maxComputeWorkGroupSize[0])
+            lim = vd->props.limits.maxComputeWorkGroupSize[0];
+        wg = wg < vd->min_subgroup ? vd->min_subgroup : wg / vd->min_subgroup * vd->min_subgroup;
+        if (wg > lim)
+            wg = lim;
+        pce_log(dev->ctx, PCE_LOG_INFO, "%s: workgroup size %u (asked %d by %s)", dev->props.name,
+                wg, st->workgroup_size, st->workgroup_from);
+        vd->wg = wg;
+    }
+    if (st->feature[PCE_FEAT_SUBGROUP_OPS] == 0 && vd->subgroup_arith) {
+        pce_log(dev->ctx, PCE_LOG_INFO, "%s: subgroup arithmetic off (%s)", dev->props.name,
+                st->feature_from[PCE_FEAT_SUBGROUP_OPS]);
+        vd->subgroup_arith = false;
+    }
+    pthread_mutex_unlock(&vd->lock);
+}
+
 pce_status pce_vk_ready(pce_device *dev)
 {
     vk_device *vd = dev->impl;
+    pce_vk_apply_settings(dev);
     if (vd->ready)
         return vd->ready_status;
     vd->ready = true;

@@ -83,6 +83,7 @@ typedef struct vk_device {
     int n_pipes, cap_pipes;
     uint32_t wg;         /* workgroup size of the 1-D and row kernels */
     uint32_t max_groups; /* workgroups of a grid-stride (elementwise) launch */
+    bool settings_applied;
 } vk_device;
 
 /* The 128-byte push constant block every shader declares (common.glsl). */
@@ -120,7 +121,10 @@ void pce_vk_pipelines_destroy(vk_device *vd);
 pce_status pce_vk_pipeline_get(pce_device *dev, int variant, int op, VkPipeline *out);
 
 /* vk_segment.c */
-bool pce_vk_supports(const pce_device *dev, const pce_exec_node *n);
+bool pce_vk_supports(const pce_device *dev, const pce_exec_node *n, char *why, size_t cap);
+/* Applies the device's profile settings ([kernels] workgroup_size,
+ * [features] subgroup_ops) once, before the first kernel choice. */
+void pce_vk_apply_settings(pce_device *dev);
 pce_status pce_vk_segment_prepare(pce_device *dev, pce_segment *seg);
 pce_status pce_vk_segment_run(pce_device *dev, pce_segment *seg);
 void pce_vk_segment_release(pce_device *dev, pce_segment *seg);

@@ -84,8 +84,8 @@ static bool dtype_ok(const vk_device *vd, pce_dtype t, why_buf *w)
 static bool bind(const vk_device *vd, vk_dispatch *d, int s, const pce_tref *r, bool generic,
                  bool write, why_buf *w)
 {
-    if (!r->buf)
-        return no(w, "an operand is not in device memory");
+    /* buf NULL: a question before memory is laid out (supports): the
+     * layout is checked as if the tensor started a buffer */
     int64_t es = (int64_t)pce_dtype_get_info(r->dtype)->block_bytes;
     uint64_t span = (uint64_t)es;
     for (int i = 0; i < PCE_MAX_DIMS; i++) {
@@ -94,7 +94,7 @@ static bool bind(const vk_device *vd, vk_dispatch *d, int s, const pce_tref *r, 
                       (long long)r->nb[i], dt_name[r->dtype]);
         span += (uint64_t)((r->ne[i] - 1) * r->nb[i]);
     }
-    uint64_t base = r->buf->offset + r->offset;
+    uint64_t base = (r->buf ? r->buf->offset : 0) + r->offset;
     uint64_t align = vd->props.limits.minStorageBufferOffsetAlignment;
     if (align < 4)
         align = 4;
@@ -105,7 +105,7 @@ static bool bind(const vk_device *vd, vk_dispatch *d, int s, const pce_tref *r, 
                   (unsigned long long)range, vd->props.limits.maxStorageBufferRange);
     if ((base - desc) / (uint64_t)es + span / (uint64_t)es > UINT32_MAX)
         return no(w, "an operand has more than 2^32 elements");
-    d->b[s] = (VkDescriptorBufferInfo){r->buf->buf, desc, range};
+    d->b[s] = (VkDescriptorBufferInfo){r->buf ? r->buf->buf : VK_NULL_HANDLE, desc, range};
     d->used[s] = true;
     d->written[s] = write;
     d->pc.off[s] = (uint32_t)((base - desc) / (uint64_t)es);
@@ -411,16 +411,12 @@ static int translate(const vk_device *vd, const pce_exec_node *n, int idx, vk_di
     }
 }
 
-bool pce_vk_supports(const pce_device *dev, const pce_exec_node *n)
+bool pce_vk_supports(const pce_device *dev, const pce_exec_node *n, char *why, size_t cap)
 {
-    char why[256] = "";
-    why_buf w = {why, sizeof why};
+    pce_vk_apply_settings((pce_device *)dev);
+    why_buf w = {why, cap};
     vk_dispatch d[2];
-    if (translate(dev->impl, n, 0, d, &w))
-        return true;
-    pce_log(dev->ctx, PCE_LOG_INFO, "%s: %s '%s' not supported: %s", dev->props.name,
-            pce_op_name(n->op), n->tensor ? n->tensor->name : "?", why);
-    return false;
+    return translate(dev->impl, n, 0, d, &w) != 0;
 }
 
 /* The rope node's angle table, in a buffer the segment owns. */

@@ -225,6 +225,11 @@ PCE_API pce_tensor *pce_graph_weight(pce_graph *g, const char *name, pce_dtype d
                                      const int64_t *dims, const void *data);
 /* Marks t as an output: its value is kept after a run for pce_plan_get_output. */
 PCE_API pce_status pce_graph_output(pce_graph *g, pce_tensor *t);
+/* Pins the op computing t (or, for an input, where it is kept) to a device
+ * ("vulkan0"): placement puts it there unless that device cannot run it
+ * (then it falls back, loudly, or fails under strict placement). NULL
+ * unpins. Weights and views cannot be pinned: pin the ops that use them. */
+PCE_API pce_status pce_tensor_pin(pce_tensor *t, const char *device);
 /* Finds a tensor by name, or NULL. */
 PCE_API pce_tensor *pce_graph_find(const pce_graph *g, const char *name);
 
@@ -332,11 +337,28 @@ PCE_API pce_tensor *pce_cast(pce_graph *g, pce_tensor *a, pce_dtype dtype);
 typedef struct pce_plan pce_plan;
 
 typedef struct pce_plan_options {
-    size_t size;            /* sizeof(pce_plan_options) */
-    const char *device;     /* device name; NULL: the best available (cpu0 today) */
+    size_t size; /* sizeof(pce_plan_options) */
+    /* The primary device: every node runs there unless pinned elsewhere or
+     * unsupported there (then it falls back to another device, loudly).
+     * NULL: the first device of `devices`, else of PCE_DEVICES, else the
+     * best of the profiles' ranking. */
+    const char *device;
     bool reference_kernels; /* use the reference kernels (the oracle) */
     bool poison;            /* fill activation memory with NaN before every run,
                                so a kernel that skips an element is caught (tests) */
+    /* The devices the plan may use, best first ("vulkan0,cpu0"); NULL:
+     * `device` then the ranked devices that are used automatically (those
+     * of PCE_DEVICES when set). Fallbacks and offloading go down this list. */
+    const char *devices;
+    /* Strict placement: a node the chosen device cannot run is an
+     * UNSUPPORTED error naming the node, op, dtype and device, not a
+     * fallback. */
+    bool strict;
+    /* When the weights do not fit a device's memory budget (its profile's
+     * target utilisation of its free memory), place the nodes that use the
+     * rest on the next device (the CPU last) instead of failing with
+     * OUT_OF_MEMORY. */
+    bool allow_offload;
 } pce_plan_options;
 
 typedef struct pce_plan_stats {
@@ -349,6 +371,13 @@ typedef struct pce_plan_stats {
     uint64_t naive_bytes;         /* what one buffer per tensor would take */
     int64_t inplace_nodes;        /* nodes that write over their input */
     uint64_t runs;                /* completed runs */
+    int64_t devices;              /* devices with nodes or data of the plan */
+    int64_t segments;             /* runs of consecutive nodes on one device */
+    int64_t copies;               /* cross-device copies per run */
+    uint64_t copy_bytes;          /* bytes those copies move per run */
+    int64_t fallbacks;            /* nodes not on the device they were meant for */
+    int64_t offloaded;            /* nodes moved to another device for memory */
+    uint64_t copy_ns;             /* time spent in cross-device copies, all runs */
 } pce_plan_stats;
 
 PCE_API void pce_plan_options_init(pce_plan_options *opts);
@@ -368,6 +397,14 @@ PCE_API pce_status pce_plan_get_stats(const pce_plan *plan, pce_plan_stats *out)
 /* Human-readable text: device, nodes with shapes, memory offsets, peak.
  * Writes at most cap bytes (NUL-terminated) and the full length to *len. */
 PCE_API pce_status pce_plan_explain(const pce_plan *plan, char *buf, size_t cap, size_t *len);
+/* The same as JSON: {"devices": [{name, primary, nodes, weights, weights_copied,
+ * inputs, activations, need, budget}], "nodes": [{index, name, op, shape, device,
+ * why, note}], "segments": [{device, first, last, copies_in}], "copies":
+ * [{tensor, from, to, bytes, before_segment}], "fallbacks", "offloaded"}. */
+PCE_API pce_status pce_plan_explain_json(const pce_plan *plan, char *buf, size_t cap, size_t *len);
+/* The device the node computing t runs on (for an input: the device that
+ * holds it), or NULL. Borrowed from the plan. */
+PCE_API const char *pce_plan_tensor_device(const pce_plan *plan, const pce_tensor *t);
 
 #ifdef __cplusplus
 }
