@@ -635,7 +635,7 @@ static int offload(pce_plan *p, int k)
                 pl->dev = (int8_t)e;
                 pl->why = WHY_OFFLOAD;
                 free(pl->note);
-                char note[300];
+                char note[400];
                 snprintf(note, sizeof note,
                          "%s's weights pass its budget of %llu bytes (%s) from node #%d on",
                          d->dev->props.name, (unsigned long long)d->budget, d->budget_why, cut);
@@ -1018,6 +1018,8 @@ static pce_status run_copy(pce_plan *p, const plan_copy *c)
     if (st != PCE_OK)
         return st;
     pce_device *src = p->d[c->from].dev, *dst = p->d[c->to].dev;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (a.host && b.host)
         memcpy(b.host, a.host, c->bytes);
     else if (a.host)
@@ -1029,6 +1031,9 @@ static pce_status run_copy(pce_plan *p, const plan_copy *c)
         if (st == PCE_OK)
             st = dst->vtbl->upload(dst, b.buf, b.offset, p->staging, c->bytes);
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    p->stats.copy_ns +=
+        (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000ll + (t1.tv_nsec - t0.tv_nsec));
     if (st != PCE_OK)
         return pce_fail(p->ctx, st, "copying '%s' (%zu bytes) from %s to %s: %s",
                         p->graph->tensors[c->root]->name, c->bytes, src->props.name,
@@ -1069,15 +1074,8 @@ pce_status pce_plan_run(pce_plan *p)
     pce_status st = p->poison ? poison(p) : PCE_OK;
     int c = 0;
     for (int s = 0; s <= p->n_segs && st == PCE_OK; s++) {
-        if (c < p->n_copies && p->copies[c].before == s) {
-            struct timespec t0, t1;
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            for (; c < p->n_copies && p->copies[c].before == s && st == PCE_OK; c++)
-                st = run_copy(p, &p->copies[c]);
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            p->stats.copy_ns +=
-                (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000ll + (t1.tv_nsec - t0.tv_nsec));
-        }
+        for (; c < p->n_copies && p->copies[c].before == s && st == PCE_OK; c++)
+            st = run_copy(p, &p->copies[c]);
         if (s == p->n_segs || st != PCE_OK)
             break;
         pce_segment *seg = &p->segs[s].seg;

@@ -4,6 +4,8 @@
  * above lavapipe; a broken snapshot is reported and detection used instead.
  * argv[1]: the snapshot fixtures folder. */
 #include <check.h>
+#include <dirent.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,10 @@ START_TEST(machines_from_snapshots)
          {"1. vulkan0 ", "2. vulkan1 ", "3. cpu0 "},
          "profile nvidia-no-cuda-runtime",
          "no CUDA runtime (libcuda.so.1 missing)"},
+        {"xeon-emr-lavapipe.json", /* recorded on this project's CI-like host */
+         {"1. cpu0 ", "2. vulkan0 ", NULL},
+         "openblas-unknown-intel-xeon (",
+         "[perf] gflops = 4"},
         {"zen5-epyc.json",
          {"1. cpu0 ", "2. vulkan0 ", NULL},
          "profile mesa-lavapipe",
@@ -208,6 +214,64 @@ START_TEST(user_profile_sets_cpu_threads)
 }
 END_TEST
 
+/* [cpu] pinning = cores: each worker thread runs on one CPU of those the
+ * process may use (read back from /proc), and cpu0 says so. */
+START_TEST(user_profile_pins_cpu_workers)
+{
+    cpu_set_t allowed;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+    int n_cpus = CPU_COUNT(&allowed);
+    char dir[] = "/tmp/pce-profiles-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/pin.ini", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("[profile]\nname = pin\npriority = 1\n[cpu]\npinning = cores\n", f);
+    fclose(f);
+    setenv("PCE_PROFILE_PATH", dir, 1);
+    char threads[16];
+    snprintf(threads, sizeof threads, "%d", n_cpus);
+    setenv("PCE_NUM_THREADS", threads, 1);
+    pce_context *ctx = NULL;
+    ck_assert_int_eq(pce_context_create(NULL, &ctx), PCE_OK);
+    pce_device_props p;
+    pce_device_get_props(pce_device_find(ctx, "cpu0"), &p);
+    ck_assert_msg(strstr(p.details, "pinning=cores"), "%s", p.details);
+    /* the workers (every thread but this one) each allow exactly one CPU */
+    int pinned = 0;
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char sp[300], line[256];
+        snprintf(sp, sizeof sp, "/proc/self/task/%s/status", e->d_name);
+        FILE *st = fopen(sp, "r");
+        if (!st)
+            continue;
+        while (fgets(line, sizeof line, st))
+            if (!strncmp(line, "Cpus_allowed_list:", 18)) {
+                const char *v = line + 18;
+                while (*v == ' ' || *v == '\t')
+                    v++;
+                if (!strchr(v, ',') && !strchr(v, '-'))
+                    pinned++;
+            }
+        fclose(st);
+    }
+    closedir(d);
+    if (n_cpus > 1)
+        ck_assert_int_ge(pinned, n_cpus - 1);
+    pce_context_destroy(ctx);
+    unsetenv("PCE_NUM_THREADS");
+    unsetenv("PCE_PROFILE_PATH");
+    remove(path);
+    rmdir(dir);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     fixtures = argc > 1 ? argv[1] : "tests/fixtures/snapshots";
@@ -219,6 +283,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, machines_from_snapshots);
     tcase_add_test(tc, pce_devices_overrides_the_ranking);
     tcase_add_test(tc, user_profile_sets_cpu_threads);
+    tcase_add_test(tc, user_profile_pins_cpu_workers);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_FORK);

@@ -65,6 +65,14 @@ START_TEST(malformed_profiles_name_file_and_line)
     bad("[profile]\nname = x\n[backends]\norder = cuda, opencl\n", "of cpu, vulkan, cuda, hip");
     bad("[profile]\nname = x\n[match]\npci_vendor = nvidia\n", "4-digit hex id");
     bad("[profile]\nname = x\n[env]\nlower_case = 1\n", "not an environment variable name");
+    bad("[profile]\nname = x\n[ops]\ndisable = rope, warp_drive\n",
+        "bad.ini:4: [ops] disable = 'rope, warp_drive': expected a comma-separated list of op "
+        "names");
+    bad("[profile]\nname = x\n[ops]\ndisable = view\n", "of op names");
+    bad("[profile]\nname = x\n[perf]\ngflops = -5\n",
+        "bad.ini:4: [perf] gflops = '-5': expected a positive number");
+    bad("[profile]\nname = x\n[perf]\nlink_gbs = fast\n", "expected a positive number");
+    bad("[profile]\nname = x\n[kernels]\nmatmul = cublas\n", "expected one of |auto|own|blas|");
     bad("[profile]\ndescription = no name\n", "bad.ini: [profile] name is missing");
     bad("[profile]\nname = x\nthis line has no equals sign\n", "bad.ini:3: not INI syntax");
     bad("[profile]\nname = x\n\x01\x02\x7f garbage\n", "bad.ini:3: control character 0x01");

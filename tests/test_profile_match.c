@@ -123,6 +123,9 @@ START_TEST(zen5_host_with_old_openblas_and_lavapipe)
     n = matching(&s, &lvp, m);
     ck_assert(has(m, n, "mesa-lavapipe"));
     ck_assert_str_eq(value(m, n, "backends", "auto"), "off");
+    /* its measured peaks feed placement's cost model */
+    ck_assert_str_eq(value(m, n, "perf", "gflops"), "4");
+    ck_assert_str_eq(value(m, n, "memory", "target_utilisation"), "0.80");
 }
 END_TEST
 
@@ -144,6 +147,7 @@ START_TEST(h200_host)
     ck_assert(!has(m, n, "nvidia-no-cuda-runtime"));
     ck_assert_str_eq(value(m, n, "features", "fp8"), "on");
     ck_assert_str_eq(value(m, n, "backends", "order"), "cuda, hip, vulkan, cpu");
+    ck_assert_str_eq(value(m, n, "perf", "link_gbs"), "50");
     /* with OpenBLAS 0.3.21, the same Xeon falls back to Prescott: the quirk applies */
     cpu(&s, "GenuineIntel", 6, 143, "Intel(R) Xeon(R) Platinum 8480+",
         "avx avx2 fma avx512f avx512bw amx-tile amx-bf16", "0.3.21");

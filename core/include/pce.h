@@ -377,7 +377,8 @@ typedef struct pce_plan_stats {
     uint64_t copy_bytes;          /* bytes those copies move per run */
     int64_t fallbacks;            /* nodes not on the device they were meant for */
     int64_t offloaded;            /* nodes moved to another device for memory */
-    uint64_t copy_ns;             /* time spent in cross-device copies, all runs */
+    uint64_t copy_ns;             /* time the cross-device copies took, all runs (not
+                                     counting waits for the devices to finish) */
 } pce_plan_stats;
 
 PCE_API void pce_plan_options_init(pce_plan_options *opts);
