@@ -40,7 +40,7 @@ usage: ./dev.sh run | test
 
   run    install missing Debian packages, build build/, then run
          `build/tools/pce devices`, `build/tools/pce verify` and
-         `build/bench/pce-bench-devices --quick`
+         `build/tools/pce bench --quick` (report.html, report.json)
   test   install missing Debian packages, then build and test build/,
          build-asan/ (address + undefined sanitizers), build-noblas/
          (-Dopenblas=disabled), and check an install by compiling and
@@ -224,8 +224,8 @@ cmd_run() {
     build/tools/pce devices
     header "pce verify"
     build/tools/pce verify
-    header "quick bench: every device on the same work"
-    build/bench/pce-bench-devices --quick
+    header "quick bench: every device on the same work (report.html)"
+    build/tools/pce bench --quick --html report.html --json report.json
 }
 
 cmd_test() {

@@ -1,5 +1,6 @@
-/* pce.c — the `pce` command line: version, devices, verify. Public API
- * only. */
+/* pce.c — the `pce` command line: version, devices, verify, profile,
+ * bench. Public API only. */
+#include "bench.h"
 #include "conformance.h"
 #include "pce.h"
 
@@ -296,6 +297,7 @@ static void usage(FILE *f)
                "  devices   list devices and unavailable backends\n"
                "  verify    run the conformance suite on this machine's devices\n"
                "  profile   check hardware profile files (pce profile lint FILE...)\n"
+               "  bench     every device on the same work, against measured ceilings\n"
                "Run 'pce COMMAND --help' for a command's options.\n");
 }
 
@@ -320,6 +322,8 @@ int main(int argc, char **argv)
         return cmd_verify(argc - 2, argv + 2);
     if (!strcmp(cmd, "profile"))
         return cmd_profile(argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench"))
+        return pce_bench_main(argc - 2, argv + 2);
     fprintf(stderr, "pce: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
