@@ -3,9 +3,9 @@
  * bench.c measures (the op and graph suites on each device, and the peers:
  * OpenBLAS sgemm called directly, memcpy, a cross-device copy, an FMA
  * microkernel) and fills a bench_report; bench_report.c prints it as a
- * table and writes it as JSON (schema: docs/bench-json.md), CSV and a
- * self-contained HTML page with SVG charts, reads such JSON back and
- * compares two runs. Public API only (pce.h), plus json-c. */
+ * table and writes it as JSON (schema: docs/bench-json.md) and CSV, reads
+ * such JSON back and compares two runs; bench_html.c writes it as a
+ * self-contained HTML page with SVG charts. Public API only (pce.h), plus json-c. */
 #ifndef PCE_TOOLS_BENCH_H
 #define PCE_TOOLS_BENCH_H
 

@@ -1,9 +1,10 @@
 /* bench_report.c — what `pce bench` hands back: the text comparison table,
- * the JSON file (schema: docs/bench-json.md) written and read back, CSV, one
- * self-contained HTML page with SVG charts, and the comparison of two runs.
- * Needs json-c and libc only (not libpce), so a saved run can be read and
- * compared anywhere. */
+ * the JSON file (schema: docs/bench-json.md) written and read back, CSV, and
+ * the comparison of two runs; the HTML page is bench_html.c, on the helpers
+ * declared in bench_report_util.h and defined here. Needs json-c and libc
+ * only (not libpce), so a saved run can be read and compared anywhere. */
 #include "bench.h"
+#include "bench_report_util.h"
 
 #include <json.h>
 
@@ -63,9 +64,9 @@ void bench_report_free(bench_report *rep)
     memset(rep, 0, sizeof *rep);
 }
 
-/* ---- shared helpers ------------------------------------------------------ */
+/* ---- shared helpers (bench_report_util.h) --------------------------------- */
 
-static const char *status_word(bench_status s)
+const char *bench_status_word(bench_status s)
 {
     switch (s) {
     case BENCH_OK: return "ok";
@@ -77,7 +78,7 @@ static const char *status_word(bench_status s)
 }
 
 /* The table's short form of a status that has no rate. */
-static const char *status_cell(bench_status s)
+const char *bench_status_cell(bench_status s)
 {
     switch (s) {
     case BENCH_SKIPPED: return "skip";
@@ -87,19 +88,19 @@ static const char *status_cell(bench_status s)
     }
 }
 
-static int n_devices_of(const bench_report *rep)
+int bench_n_devices(const bench_report *rep)
 {
     int n = rep->n_devices;
     return n < 0 ? 0 : n > BENCH_MAX_DEVICES ? BENCH_MAX_DEVICES : n;
 }
 
-static bool is_peer(const bench_result *r)
+bool bench_is_peer(const bench_result *r)
 {
     return strcmp(r->suite, "peers") == 0;
 }
 
 /* The unit a rate is shown in, and the factor from `unit` to it. */
-static const char *shown_unit(const char *unit, double *scale)
+const char *bench_shown_unit(const char *unit, double *scale)
 {
     if (strcmp(unit, "FLOP/s") == 0) {
         *scale = 1e-9;
@@ -115,7 +116,7 @@ static const char *shown_unit(const char *unit, double *scale)
 
 /* Three significant digits, without an exponent from 0.001 up ("1234" keeps
  * its four: an exponent is harder to read than one digit too many). */
-static void fmt_sig3(char *buf, size_t cap, double v)
+void bench_fmt_sig3(char *buf, size_t cap, double v)
 {
     double a = fabs(v);
     if (!isfinite(v))
@@ -133,30 +134,30 @@ static void fmt_sig3(char *buf, size_t cap, double v)
 }
 
 /* "123 GFLOP/s" */
-static void fmt_rate(char *buf, size_t cap, double rate, const char *unit)
+void bench_fmt_rate(char *buf, size_t cap, double rate, const char *unit)
 {
     double scale;
-    const char *u = shown_unit(unit, &scale);
+    const char *u = bench_shown_unit(unit, &scale);
     char num[32];
-    fmt_sig3(num, sizeof num, rate * scale);
+    bench_fmt_sig3(num, sizeof num, rate * scale);
     snprintf(buf, cap, "%s%s%s", num, *u ? " " : "", u);
 }
 
 /* A result's cell, without the best marker: "123 (45%)", "skip". */
-static void fmt_cell(char *buf, size_t cap, const bench_result *r)
+void bench_fmt_cell(char *buf, size_t cap, const bench_result *r)
 {
     if (!r) {
         snprintf(buf, cap, "-");
         return;
     }
     if (r->status != BENCH_OK) {
-        snprintf(buf, cap, "%s", status_cell(r->status));
+        snprintf(buf, cap, "%s", bench_status_cell(r->status));
         return;
     }
     double scale;
-    shown_unit(r->unit, &scale);
+    bench_shown_unit(r->unit, &scale);
     char num[32];
-    fmt_sig3(num, sizeof num, r->rate * scale);
+    bench_fmt_sig3(num, sizeof num, r->rate * scale);
     if (r->pct_of_ceiling > 0 && isfinite(r->pct_of_ceiling)) {
         if (r->pct_of_ceiling < 0.5)
             snprintf(buf, cap, "%s (<1%%)", num);
@@ -176,8 +177,8 @@ static void copy_cut(char *dst, size_t cap, const char *src, size_t max_w)
         snprintf(dst, cap, "%.*s...", (int)(max_w - 3), src);
 }
 
-static const bench_result *find_result(const bench_report *rep, const char *suite, const char *name,
-                                       const char *device)
+const bench_result *bench_find_result(const bench_report *rep, const char *suite, const char *name,
+                                      const char *device)
 {
     for (int i = 0; i < rep->n; i++) {
         const bench_result *r = &rep->r[i];
@@ -188,14 +189,7 @@ static const bench_result *find_result(const bench_report *rep, const char *suit
     return NULL;
 }
 
-/* The report's devices, then any device a result names that the list lacks
- * (a hand-made or partly read report), in order; peers are not columns. */
-typedef struct devlist {
-    const char **name;
-    int n;
-} devlist;
-
-static void devlist_add(devlist *d, const char *name)
+static void devlist_add(bench_devlist *d, const char *name)
 {
     for (int i = 0; i < d->n; i++)
         if (strcmp(d->name[i], name) == 0)
@@ -203,24 +197,24 @@ static void devlist_add(devlist *d, const char *name)
     d->name[d->n++] = name;
 }
 
-static int devlist_build(const bench_report *rep, devlist *d)
+int bench_devlist_build(const bench_report *rep, bench_devlist *d)
 {
-    size_t cap = (size_t)n_devices_of(rep) + (size_t)(rep->n > 0 ? rep->n : 0) + 1;
+    size_t cap = (size_t)bench_n_devices(rep) + (size_t)(rep->n > 0 ? rep->n : 0) + 1;
     d->n = 0;
     d->name = malloc(cap * sizeof *d->name);
     if (!d->name)
         return -1;
-    for (int i = 0; i < n_devices_of(rep); i++)
+    for (int i = 0; i < bench_n_devices(rep); i++)
         devlist_add(d, rep->devices[i]);
     for (int i = 0; i < rep->n; i++)
-        if (!is_peer(&rep->r[i]))
+        if (!bench_is_peer(&rep->r[i]))
             devlist_add(d, rep->r[i].device);
     return 0;
 }
 
 /* Indices of the first result of each case of `suite`, in order of first
  * appearance. Returns NULL when out of memory. */
-static int *case_list(const bench_report *rep, const char *suite, int *n)
+int *bench_case_list(const bench_report *rep, const char *suite, int *n)
 {
     int *c = malloc(((size_t)(rep->n > 0 ? rep->n : 0) + 1) * sizeof *c);
     *n = 0;
@@ -239,12 +233,13 @@ static int *case_list(const bench_report *rep, const char *suite, int *n)
 }
 
 /* The highest rate among the case's ok results, and how many there are. */
-static double best_rate(const bench_report *rep, const devlist *d, const bench_result *c, int *n_ok)
+double bench_best_rate(const bench_report *rep, const bench_devlist *d, const bench_result *c,
+                       int *n_ok)
 {
     double best = 0;
     *n_ok = 0;
     for (int k = 0; k < d->n; k++) {
-        const bench_result *r = find_result(rep, c->suite, c->name, d->name[k]);
+        const bench_result *r = bench_find_result(rep, c->suite, c->name, d->name[k]);
         if (r && r->status == BENCH_OK && isfinite(r->rate)) {
             (*n_ok)++;
             if (r->rate > best)
@@ -254,10 +249,10 @@ static double best_rate(const bench_report *rep, const devlist *d, const bench_r
     return best;
 }
 
-static const char *case_unit(const bench_report *rep, const devlist *d, const bench_result *c)
+const char *bench_case_unit(const bench_report *rep, const bench_devlist *d, const bench_result *c)
 {
     for (int k = 0; k < d->n; k++) {
-        const bench_result *r = find_result(rep, c->suite, c->name, d->name[k]);
+        const bench_result *r = bench_find_result(rep, c->suite, c->name, d->name[k]);
         if (r && r->unit[0])
             return r->unit;
     }
@@ -366,10 +361,10 @@ static void grid_free(grid *g)
 
 /* ---- the text table ------------------------------------------------------ */
 
-static void print_graph_block(const bench_report *rep, const devlist *d, FILE *out)
+static void print_graph_block(const bench_report *rep, const bench_devlist *d, FILE *out)
 {
     int nc;
-    int *cases = case_list(rep, "graphs", &nc);
+    int *cases = bench_case_list(rep, "graphs", &nc);
     if (!cases) {
         fprintf(stderr, "bench: out of memory printing the table\n");
         return;
@@ -389,7 +384,7 @@ static void print_graph_block(const bench_report *rep, const devlist *d, FILE *o
         const bench_result *c = &rep->r[cases[i]];
         bool first = true;
         for (int k = 0; k < d->n; k++) {
-            const bench_result *r = find_result(rep, "graphs", c->name, d->name[k]);
+            const bench_result *r = bench_find_result(rep, "graphs", c->name, d->name[k]);
             if (!r || r->status != BENCH_OK)
                 continue;
             row = grid_row(&g);
@@ -398,14 +393,14 @@ static void print_graph_block(const bench_report *rep, const devlist *d, FILE *o
             grid_set(&g, row, 0, "%s", first ? name : "");
             first = false;
             grid_set(&g, row, 1, "%s", r->device);
-            fmt_sig3(v, sizeof v, r->t.median * 1e3);
+            bench_fmt_sig3(v, sizeof v, r->t.median * 1e3);
             grid_set(&g, row, 2, "%s", v);
-            fmt_sig3(v, sizeof v, r->t.p90 * 1e3);
+            bench_fmt_sig3(v, sizeof v, r->t.p90 * 1e3);
             grid_set(&g, row, 3, "%s", v);
-            fmt_sig3(v, sizeof v, r->t.p99 * 1e3);
+            bench_fmt_sig3(v, sizeof v, r->t.p99 * 1e3);
             grid_set(&g, row, 4, "%s", v);
             if (r->tokens > 0 && r->t.median > 0)
-                fmt_sig3(v, sizeof v, r->tokens / r->t.median);
+                bench_fmt_sig3(v, sizeof v, r->tokens / r->t.median);
             else
                 snprintf(v, sizeof v, "-");
             grid_set(&g, row, 5, "%s", v);
@@ -423,7 +418,7 @@ static void print_peers_block(const bench_report *rep, FILE *out)
 {
     int np = 0;
     for (int i = 0; i < rep->n; i++)
-        np += is_peer(&rep->r[i]);
+        np += bench_is_peer(&rep->r[i]);
     if (np == 0)
         return;
     grid g;
@@ -437,14 +432,14 @@ static void print_peers_block(const bench_report *rep, FILE *out)
     grid_set(&g, row, 2, "what");
     for (int i = 0; i < rep->n; i++) {
         const bench_result *r = &rep->r[i];
-        if (!is_peer(r))
+        if (!bench_is_peer(r))
             continue;
         row = grid_row(&g);
         char rate[64];
         if (r->status == BENCH_OK)
-            fmt_rate(rate, sizeof rate, r->rate, r->unit);
+            bench_fmt_rate(rate, sizeof rate, r->rate, r->unit);
         else
-            snprintf(rate, sizeof rate, "%s", status_cell(r->status));
+            snprintf(rate, sizeof rate, "%s", bench_status_cell(r->status));
         grid_set(&g, row, 0, "%s", r->name);
         grid_set(&g, row, 1, "%s", rate);
         grid_set(&g, row, 2, "%s", r->note);
@@ -456,7 +451,7 @@ static void print_peers_block(const bench_report *rep, FILE *out)
 
 static bool has_ceiling(const bench_result *r)
 {
-    return !is_peer(r) && r->ceiling > 0 && isfinite(r->ceiling);
+    return !bench_is_peer(r) && r->ceiling > 0 && isfinite(r->ceiling);
 }
 
 static bool same_ceiling_kind(const bench_result *a, const bench_result *b)
@@ -489,8 +484,8 @@ static void print_ceilings(const bench_report *rep, FILE *out)
             fprintf(out, "ceilings (what (NN%%) is of):\n");
         any = true;
         char a[64], b[64];
-        fmt_rate(a, sizeof a, lo, r->unit);
-        fmt_rate(b, sizeof b, hi, r->unit);
+        bench_fmt_rate(a, sizeof a, lo, r->unit);
+        bench_fmt_rate(b, sizeof b, hi, r->unit);
         if (lo == hi)
             fprintf(out, "  %s: %s, %s\n", r->device, a, r->ceiling_what);
         else
@@ -500,16 +495,16 @@ static void print_ceilings(const bench_report *rep, FILE *out)
 
 void bench_print_table(const bench_report *rep, FILE *out)
 {
-    devlist d;
-    if (devlist_build(rep, &d) != 0) {
+    bench_devlist d;
+    if (bench_devlist_build(rep, &d) != 0) {
         fprintf(stderr, "bench: out of memory printing the table\n");
         return;
     }
     static const char *const suites[2] = {"ops", "graphs"};
     int nc[2] = {0, 0};
     int *cases[2];
-    cases[0] = case_list(rep, suites[0], &nc[0]);
-    cases[1] = case_list(rep, suites[1], &nc[1]);
+    cases[0] = bench_case_list(rep, suites[0], &nc[0]);
+    cases[1] = bench_case_list(rep, suites[1], &nc[1]);
     char *align = malloc((size_t)d.n + 3);
     grid g = {0};
     if (!cases[0] || !cases[1] || !align || grid_init(&g, 3 + nc[0] + nc[1], 2 + d.n) != 0) {
@@ -534,17 +529,17 @@ void bench_print_table(const bench_report *rep, FILE *out)
         for (int i = 0; i < nc[s]; i++) {
             const bench_result *c = &rep->r[cases[s][i]];
             int n_ok;
-            double best = best_rate(rep, &d, c, &n_ok);
+            double best = bench_best_rate(rep, &d, c, &n_ok);
             double scale;
             row = grid_row(&g);
             char name[NAME_COL_MAX + 1];
             copy_cut(name, sizeof name, c->name, NAME_COL_MAX);
             grid_set(&g, row, 0, "%s", name);
-            grid_set(&g, row, 1, "%s", shown_unit(case_unit(rep, &d, c), &scale));
+            grid_set(&g, row, 1, "%s", bench_shown_unit(bench_case_unit(rep, &d, c), &scale));
             for (int k = 0; k < d.n; k++) {
-                const bench_result *r = find_result(rep, c->suite, c->name, d.name[k]);
+                const bench_result *r = bench_find_result(rep, c->suite, c->name, d.name[k]);
                 char cell[64];
-                fmt_cell(cell, sizeof cell, r);
+                bench_fmt_cell(cell, sizeof cell, r);
                 bool is_best = r && r->status == BENCH_OK && n_ok >= 2 && r->rate == best;
                 grid_set(&g, row, 2 + k, "%s%c", cell, is_best ? '*' : ' ');
             }
@@ -578,7 +573,7 @@ done:
 
 /* ---- files --------------------------------------------------------------- */
 
-static FILE *open_out(const char *path)
+FILE *bench_open_out(const char *path)
 {
     FILE *f = fopen(path, "wb");
     if (!f)
@@ -587,7 +582,7 @@ static FILE *open_out(const char *path)
 }
 
 /* Closes f; -1 with a message if anything written to it was lost. */
-static int close_out(FILE *f, const char *path)
+int bench_close_out(FILE *f, const char *path)
 {
     int err = ferror(f);
     int saved = errno;
@@ -655,7 +650,7 @@ static char *slurp(const char *path, size_t *len)
 
 /* Parses exactly one JSON value (strict syntax, nothing after it but
  * white space). On failure NULL, and `why` says what is wrong. */
-static json_object *parse_json(const char *text, size_t len, char *why, size_t why_cap)
+json_object *bench_parse_json(const char *text, size_t len, char *why, size_t why_cap)
 {
     if (strlen(text) != len) {
         snprintf(why, why_cap, "a NUL byte at offset %zu", strlen(text));
@@ -741,7 +736,7 @@ static json_object *result_json(const bench_result *r, bool *oom)
     put_str(o, "suite", r->suite, oom);
     put_str(o, "name", r->name, oom);
     put_str(o, "device", r->device, oom);
-    put_str(o, "status", status_word(r->status), oom);
+    put_str(o, "status", bench_status_word(r->status), oom);
     put_str(o, "note", r->note, oom);
     put_str(o, "unit", r->unit, oom);
     put_num(o, "work", r->work, oom);
@@ -784,7 +779,7 @@ int bench_write_json(const bench_report *rep, const char *path)
     put_num(root, "seconds", rep->seconds, &oom);
 
     json_object *devs = json_object_new_array();
-    for (int i = 0; devs && i < n_devices_of(rep); i++) {
+    for (int i = 0; devs && i < bench_n_devices(rep); i++) {
         json_object *d = json_object_new_object();
         if (!d) {
             oom = true;
@@ -802,7 +797,7 @@ int bench_write_json(const bench_report *rep, const char *path)
     json_object *machine = NULL;
     if (rep->machine_json) {
         char why[160];
-        machine = parse_json(rep->machine_json, strlen(rep->machine_json), why, sizeof why);
+        machine = bench_parse_json(rep->machine_json, strlen(rep->machine_json), why, sizeof why);
         if (!machine)
             fprintf(stderr, "%s: the machine description is not JSON (%s); written as null\n", path,
                     why);
@@ -832,7 +827,7 @@ int bench_write_json(const bench_report *rep, const char *path)
         json_object_put(root);
         return -1;
     }
-    FILE *f = open_out(path);
+    FILE *f = bench_open_out(path);
     if (!f) {
         json_object_put(root);
         return -1;
@@ -840,7 +835,7 @@ int bench_write_json(const bench_report *rep, const char *path)
     fputs(text, f);
     fputc('\n', f);
     json_object_put(root);
-    return close_out(f, path);
+    return bench_close_out(f, path);
 }
 
 /* ---- JSON in ------------------------------------------------------------- */
@@ -925,7 +920,7 @@ static int read_result(const char *path, json_object *o, int i, bench_result *r)
     static const bench_status all[] = {BENCH_OK, BENCH_SKIPPED, BENCH_UNSUPPORTED, BENCH_FAILED};
     bool known = false;
     for (size_t k = 0; k < sizeof all / sizeof all[0] && !known; k++)
-        if (strcmp(status, status_word(all[k])) == 0) {
+        if (strcmp(status, bench_status_word(all[k])) == 0) {
             r->status = all[k];
             known = true;
         }
@@ -1048,7 +1043,7 @@ int bench_read_json(const char *path, bench_report *out)
     if (!text)
         return -1;
     char why[160];
-    json_object *root = parse_json(text, len, why, sizeof why);
+    json_object *root = bench_parse_json(text, len, why, sizeof why);
     free(text);
     if (!root)
         return bad(path, "not a pce-bench JSON (not JSON: %s)", why);
@@ -1093,7 +1088,7 @@ static void csv_num(FILE *f, double v)
 
 int bench_write_csv(const bench_report *rep, const char *path)
 {
-    FILE *f = open_out(path);
+    FILE *f = bench_open_out(path);
     if (!f)
         return -1;
     fputs("suite,name,device,status,unit,work,rate,ceiling,pct_of_ceiling,min_s,median_s,p90_s,"
@@ -1104,7 +1099,7 @@ int bench_write_csv(const bench_report *rep, const char *path)
         csv_field(f, r->suite, false);
         csv_field(f, r->name, false);
         csv_field(f, r->device, false);
-        csv_field(f, status_word(r->status), false);
+        csv_field(f, bench_status_word(r->status), false);
         csv_field(f, r->unit, false);
         csv_num(f, r->work);
         csv_num(f, r->rate);
@@ -1119,394 +1114,7 @@ int bench_write_csv(const bench_report *rep, const char *path)
         csv_num(f, r->tokens);
         csv_field(f, r->note, true);
     }
-    return close_out(f, path);
-}
-
-/* ---- HTML ---------------------------------------------------------------- */
-
-/* Distinct colours, one per device column (Tableau 10, then six more). */
-static const char *const palette[] = {
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac", "#17becf", "#bcbd22", "#8c564b", "#e377c2", "#7f7f7f", "#2ca02c"};
-
-static const char *colour(int i)
-{
-    return palette[(size_t)i % (sizeof palette / sizeof palette[0])];
-}
-
-static void esc(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&#39;", f); break;
-        default: fputc(*s, f);
-        }
-    }
-}
-
-/* pre, then text escaped, then post */
-static void tag(FILE *f, const char *pre, const char *text, const char *post)
-{
-    fputs(pre, f);
-    esc(f, text);
-    fputs(post, f);
-}
-
-static const char html_head[] =
-    "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-    "<style>\n"
-    "body{font:14px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif;color:#222;"
-    "max-width:1200px;margin:1.5em auto;padding:0 1em}\n"
-    "h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.2em;margin-top:1.8em;"
-    "border-bottom:1px solid #ccc}\n"
-    "table{border-collapse:collapse;margin:.5em 0}\n"
-    "th,td{padding:.2em .7em;border-bottom:1px solid #e6e6e6;text-align:left;"
-    "vertical-align:top}\n"
-    "th{background:#f4f4f4}td.n,th.n{text-align:right;white-space:nowrap;"
-    "font-variant-numeric:tabular-nums}\n"
-    "tr.suite td{background:#fafafa;font-weight:600;color:#555}\n"
-    ".st{color:#888}.fail{color:#b00020;font-weight:bold}\n"
-    ".sw{display:inline-block;width:.9em;height:.9em;border-radius:2px;"
-    "vertical-align:-.1em;margin-right:.4em}\n"
-    "dl.meta{display:grid;grid-template-columns:max-content auto;gap:.15em 1em}"
-    "dl.meta dt{font-weight:600}dl.meta dd{margin:0}\n"
-    ".charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:1.2em}\n"
-    "figure{margin:0}figcaption{font-weight:600;margin-bottom:.2em}\n"
-    ".sub{font-size:12px;color:#666;margin:.3em 0 0}\n"
-    "svg{max-width:100%;height:auto}\n"
-    "pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}\n"
-    "</style>\n";
-
-static void html_meta(FILE *f, const bench_report *rep, const devlist *d)
-{
-    tag(f, "<title>pce bench ", rep->date,
-        "</title>\n</head>\n<body>\n<h1>pce bench</h1>\n<dl class=\"meta\">\n");
-    const char *k[6] = {"date", "pce version", "commit", "build", "suite", "quick"};
-    const char *v[6] = {rep->date,  rep->version, rep->commit[0] ? rep->commit : "unknown",
-                        rep->build, rep->suite,   rep->quick ? "yes (short runs)" : "no"};
-    for (int i = 0; i < 6; i++) {
-        fprintf(f, "<dt>%s</dt><dd>", k[i]);
-        esc(f, v[i]);
-        fputs("</dd>\n", f);
-    }
-    fprintf(f, "<dt>run time</dt><dd>%.1f s</dd>\n</dl>\n", rep->seconds);
-    fputs("<h2>Devices</h2>\n<table>\n<tr><th>device</th><th>description</th></tr>\n", f);
-    for (int k2 = 0; k2 < d->n; k2++) {
-        fprintf(f, "<tr><td><span class=\"sw\" style=\"background:%s\"></span>", colour(k2));
-        esc(f, d->name[k2]);
-        fputs("</td><td>", f);
-        for (int i = 0; i < n_devices_of(rep); i++)
-            if (strcmp(rep->devices[i], d->name[k2]) == 0) {
-                esc(f, rep->device_desc[i]);
-                break;
-            }
-        fputs("</td></tr>\n", f);
-    }
-    fputs("</table>\n", f);
-}
-
-static void html_table(FILE *f, const bench_report *rep, const devlist *d, int *const cases[2],
-                       const int nc[2])
-{
-    static const char *const suites[2] = {"ops", "graphs"};
-    fputs("<h2>Results</h2>\n<p class=\"sub\">Rate per device; (NN%) of the case's ceiling on "
-          "that device; the best on a row in bold.</p>\n<table>\n<tr><th>case</th><th>unit</th>",
-          f);
-    for (int k = 0; k < d->n; k++) {
-        fprintf(f, "<th class=\"n\"><span class=\"sw\" style=\"background:%s\"></span>", colour(k));
-        esc(f, d->name[k]);
-        fputs("</th>", f);
-    }
-    fputs("</tr>\n", f);
-    for (int s = 0; s < 2; s++) {
-        if (nc[s] == 0)
-            continue;
-        fprintf(f, "<tr class=\"suite\"><td colspan=\"%d\">%s</td></tr>\n", d->n + 2, suites[s]);
-        for (int i = 0; i < nc[s]; i++) {
-            const bench_result *c = &rep->r[cases[s][i]];
-            int n_ok;
-            double best = best_rate(rep, d, c, &n_ok), scale;
-            tag(f, "<tr><td>", c->name, "</td><td>");
-            esc(f, shown_unit(case_unit(rep, d, c), &scale));
-            fputs("</td>", f);
-            for (int k = 0; k < d->n; k++) {
-                const bench_result *r = find_result(rep, c->suite, c->name, d->name[k]);
-                char cell[64];
-                fmt_cell(cell, sizeof cell, r);
-                if (r && r->status != BENCH_OK) {
-                    fprintf(f, "<td class=\"n %s\" title=\"",
-                            r->status == BENCH_FAILED ? "fail" : "st");
-                    esc(f, r->note);
-                    tag(f, "\">", cell, "</td>");
-                    continue;
-                }
-                bool is_best = r && n_ok >= 2 && r->rate == best;
-                fputs("<td class=\"n\">", f);
-                fputs(is_best ? "<b>" : "", f);
-                esc(f, cell);
-                fputs(is_best ? "</b>" : "", f);
-                fputs("</td>", f);
-            }
-            fputs("</tr>\n", f);
-        }
-    }
-    fputs("</table>\n", f);
-}
-
-/* One horizontal bar chart: a row per device; `pct` charts the % of
- * ceiling (with a 100% line) instead of the rate. */
-static void html_bars(FILE *f, const bench_report *rep, const devlist *d, const bench_result *c,
-                      bool pct)
-{
-    size_t lw = 0;
-    for (int k = 0; k < d->n; k++)
-        if (strlen(d->name[k]) > lw)
-            lw = strlen(d->name[k]);
-    const double row_h = 22, label_w = 12 + 7.2 * (double)(lw < 24 ? lw : 24), value_w = 170;
-    const double width = 560, bar_w = width - label_w - value_w;
-    double max = pct ? 100 : 0;
-    for (int k = 0; k < d->n; k++) {
-        const bench_result *r = find_result(rep, c->suite, c->name, d->name[k]);
-        if (!r || r->status != BENCH_OK)
-            continue;
-        double v = pct ? r->pct_of_ceiling : r->rate;
-        if (isfinite(v) && v > max)
-            max = v;
-    }
-    double height = row_h * d->n + (pct ? 18 : 6);
-    fprintf(f,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-            "viewBox=\"0 0 %.0f %.0f\" font-family=\"system-ui,sans-serif\" font-size=\"12\" "
-            "role=\"img\">\n",
-            width, height, width, height);
-    for (int k = 0; k < d->n; k++) {
-        const bench_result *r = find_result(rep, c->suite, c->name, d->name[k]);
-        double y = 3 + row_h * k;
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", label_w - 6, y + 14);
-        esc(f, d->name[k]);
-        fputs("</text>\n", f);
-        char label[96];
-        if (!r || r->status != BENCH_OK || (pct && !(r->pct_of_ceiling > 0))) {
-            snprintf(label, sizeof label, "%s",
-                     !r                      ? "not run"
-                     : r->status != BENCH_OK ? status_word(r->status)
-                                             : "no ceiling");
-            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\">", label_w + 4, y + 14,
-                    r && r->status == BENCH_FAILED ? "#b00020" : "#888");
-            esc(f, label);
-            fputs("</text>\n", f);
-            continue;
-        }
-        double v = pct ? r->pct_of_ceiling : r->rate;
-        double w = max > 0 && isfinite(v) && v > 0 ? bar_w * v / max : 0;
-        char rate[64];
-        fmt_rate(rate, sizeof rate, r->rate, r->unit);
-        if (pct)
-            snprintf(label, sizeof label, "%.0f%%", r->pct_of_ceiling);
-        else if (r->pct_of_ceiling > 0)
-            snprintf(label, sizeof label, "%s (%.0f%%)", rate, r->pct_of_ceiling);
-        else
-            snprintf(label, sizeof label, "%s", rate);
-        fprintf(f,
-                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" rx=\"2\" "
-                "fill=\"%s\"><title>",
-                label_w, y + 2, w, colour(k));
-        esc(f, d->name[k]);
-        fputs(": ", f);
-        esc(f, label);
-        if (pct) {
-            fputs(" of ", f);
-            esc(f, r->ceiling_what);
-        }
-        fputs("</title></rect>\n", f);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">", label_w + w + 4, y + 14);
-        esc(f, label);
-        fputs("</text>\n", f);
-    }
-    if (pct) {
-        double x = label_w + bar_w * 100 / max, y1 = 2, y2 = row_h * d->n + 4;
-        fprintf(f,
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\" "
-                "stroke-dasharray=\"3,3\"/>\n<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" "
-                "fill=\"#555\">100%%</text>\n",
-                x, y1, x, y2, x, y2 + 12);
-    }
-    fputs("</svg>\n", f);
-}
-
-static void html_charts(FILE *f, const bench_report *rep, const devlist *d, int *const cases[2],
-                        const int nc[2])
-{
-    if (nc[0] + nc[1] == 0 || d->n == 0)
-        return;
-    fputs("<h2>Charts</h2>\n<div class=\"charts\">\n", f);
-    for (int s = 0; s < 2; s++)
-        for (int i = 0; i < nc[s]; i++) {
-            const bench_result *c = &rep->r[cases[s][i]];
-            double scale;
-            tag(f, "<figure>\n<figcaption>", c->name, " <span class=\"st\">(");
-            esc(f, shown_unit(case_unit(rep, d, c), &scale));
-            fputs(")</span></figcaption>\n", f);
-            html_bars(f, rep, d, c, false);
-            bool ceilings = false;
-            for (int k = 0; k < d->n && !ceilings; k++) {
-                const bench_result *r = find_result(rep, c->suite, c->name, d->name[k]);
-                ceilings = r && r->status == BENCH_OK && r->pct_of_ceiling > 0;
-            }
-            if (ceilings) {
-                fputs("<p class=\"sub\">% of ceiling</p>\n", f);
-                html_bars(f, rep, d, c, true);
-            }
-            fputs("</figure>\n", f);
-        }
-    fputs("</div>\n", f);
-}
-
-static void html_graph_latency(FILE *f, const bench_report *rep, const devlist *d, const int *cases,
-                               int nc)
-{
-    if (nc == 0)
-        return;
-    fputs("<h2>Graph latency</h2>\n<table>\n<tr><th>graph</th><th>device</th><th class=\"n\">"
-          "median ms</th><th class=\"n\">p90 ms</th><th class=\"n\">p99 ms</th>"
-          "<th class=\"n\">tokens/s</th></tr>\n",
-          f);
-    for (int i = 0; i < nc; i++) {
-        const bench_result *c = &rep->r[cases[i]];
-        for (int k = 0; k < d->n; k++) {
-            const bench_result *r = find_result(rep, "graphs", c->name, d->name[k]);
-            if (!r || r->status != BENCH_OK)
-                continue;
-            char v[4][32];
-            fmt_sig3(v[0], sizeof v[0], r->t.median * 1e3);
-            fmt_sig3(v[1], sizeof v[1], r->t.p90 * 1e3);
-            fmt_sig3(v[2], sizeof v[2], r->t.p99 * 1e3);
-            if (r->tokens > 0 && r->t.median > 0)
-                fmt_sig3(v[3], sizeof v[3], r->tokens / r->t.median);
-            else
-                snprintf(v[3], sizeof v[3], "-");
-            tag(f, "<tr><td>", c->name, "</td><td>");
-            esc(f, r->device);
-            fprintf(f,
-                    "</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td>"
-                    "<td class=\"n\">%s</td></tr>\n",
-                    v[0], v[1], v[2], v[3]);
-        }
-    }
-    fputs("</table>\n", f);
-}
-
-static void html_peers_and_notes(FILE *f, const bench_report *rep)
-{
-    bool any = false;
-    for (int i = 0; i < rep->n; i++) {
-        const bench_result *r = &rep->r[i];
-        if (!is_peer(r))
-            continue;
-        if (!any)
-            fputs("<h2>Peers</h2>\n<table>\n<tr><th>peer</th><th class=\"n\">rate</th>"
-                  "<th>what</th></tr>\n",
-                  f);
-        any = true;
-        char rate[64];
-        if (r->status == BENCH_OK)
-            fmt_rate(rate, sizeof rate, r->rate, r->unit);
-        else
-            snprintf(rate, sizeof rate, "%s", status_cell(r->status));
-        tag(f, "<tr><td>", r->name, "</td><td class=\"n\">");
-        esc(f, rate);
-        tag(f, "</td><td>", r->note, "</td></tr>\n");
-    }
-    if (any)
-        fputs("</table>\n", f);
-
-    static const char *const titles[2] = {"Failures", "Not run"};
-    for (int g = 0; g < 2; g++) {
-        any = false;
-        for (int i = 0; i < rep->n; i++) {
-            const bench_result *r = &rep->r[i];
-            bool in = g == 0 ? r->status == BENCH_FAILED
-                             : r->status != BENCH_OK && r->status != BENCH_FAILED;
-            if (!in)
-                continue;
-            if (!any)
-                fprintf(f,
-                        "<h2>%s</h2>\n<table>\n<tr><th>device</th><th>case</th>%s<th>note</th>"
-                        "</tr>\n",
-                        titles[g], g == 0 ? "" : "<th>status</th>");
-            any = true;
-            tag(f, "<tr><td>", r->device, "</td><td>");
-            esc(f, r->name);
-            fputs("</td><td>", f);
-            if (g == 1) {
-                fputs(status_word(r->status), f);
-                fputs("</td><td>", f);
-            }
-            esc(f, r->note);
-            fputs("</td></tr>\n", f);
-        }
-        if (any)
-            fputs("</table>\n", f);
-    }
-}
-
-static void html_machine(FILE *f, const bench_report *rep)
-{
-    fputs("<h2>Machine</h2>\n", f);
-    if (!rep->machine_json) {
-        fputs("<p class=\"st\">Not recorded.</p>\n", f);
-        return;
-    }
-    char why[160];
-    json_object *m = parse_json(rep->machine_json, strlen(rep->machine_json), why, sizeof why);
-    const char *text =
-        m ? json_object_to_json_string_ext(m, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                  JSON_C_TO_STRING_NOSLASHESCAPE)
-          : NULL;
-    fputs("<details>\n<summary>The machine as pce saw it: snapshot, matched profiles, ranking, "
-          "OpenBLAS decision (JSON)</summary>\n<pre>",
-          f);
-    esc(f, text ? text : rep->machine_json);
-    fputs("</pre>\n</details>\n", f);
-    json_object_put(m);
-}
-
-int bench_write_html(const bench_report *rep, const char *path)
-{
-    devlist d;
-    int nc[2] = {0, 0};
-    int *cases[2] = {NULL, NULL};
-    if (devlist_build(rep, &d) != 0 || !(cases[0] = case_list(rep, "ops", &nc[0])) ||
-        !(cases[1] = case_list(rep, "graphs", &nc[1]))) {
-        fprintf(stderr, "%s: out of memory building the page\n", path);
-        free(d.name);
-        free(cases[0]);
-        return -1;
-    }
-    FILE *f = open_out(path);
-    if (!f) {
-        free(d.name);
-        free(cases[0]);
-        free(cases[1]);
-        return -1;
-    }
-    fputs(html_head, f);
-    html_meta(f, rep, &d);
-    html_table(f, rep, &d, cases, nc);
-    html_charts(f, rep, &d, cases, nc);
-    html_graph_latency(f, rep, &d, cases[1], nc[1]);
-    html_peers_and_notes(f, rep);
-    html_machine(f, rep);
-    fputs("</body>\n</html>\n", f);
-    free(d.name);
-    free(cases[0]);
-    free(cases[1]);
-    return close_out(f, path);
+    return bench_close_out(f, path);
 }
 
 /* ---- compare ------------------------------------------------------------- */
@@ -1516,7 +1124,7 @@ static void compare_only_in(const bench_report *x, const bench_report *y, const 
 {
     for (int i = 0; i < x->n; i++) {
         const bench_result *r = &x->r[i];
-        if (find_result(y, r->suite, r->name, r->device))
+        if (bench_find_result(y, r->suite, r->name, r->device))
             continue;
         if (!*any)
             fprintf(out, "\n");
@@ -1555,14 +1163,14 @@ int bench_compare(const char *a, const char *b, FILE *out)
     bool any_other = false;
     for (int i = 0; i < ra.n; i++) {
         const bench_result *x = &ra.r[i];
-        const bench_result *y = find_result(&rb, x->suite, x->name, x->device);
+        const bench_result *y = bench_find_result(&rb, x->suite, x->name, x->device);
         if (!y)
             continue;
         if (x->status != BENCH_OK || y->status != BENCH_OK || strcmp(x->unit, y->unit) != 0)
             continue;
         char va[64], vb[64];
-        fmt_rate(va, sizeof va, x->rate, x->unit);
-        fmt_rate(vb, sizeof vb, y->rate, y->unit);
+        bench_fmt_rate(va, sizeof va, x->rate, x->unit);
+        bench_fmt_rate(vb, sizeof vb, y->rate, y->unit);
         row = grid_row(&g);
         grid_set(&g, row, 0, "%s", x->name);
         grid_set(&g, row, 1, "%s", x->device);
@@ -1598,7 +1206,7 @@ int bench_compare(const char *a, const char *b, FILE *out)
     }
     for (int i = 0; i < ra.n; i++) {
         const bench_result *x = &ra.r[i];
-        const bench_result *y = find_result(&rb, x->suite, x->name, x->device);
+        const bench_result *y = bench_find_result(&rb, x->suite, x->name, x->device);
         if (!y || (x->status == BENCH_OK && y->status == BENCH_OK && !strcmp(x->unit, y->unit)))
             continue;
         if (!any_other)
@@ -1609,7 +1217,7 @@ int bench_compare(const char *a, const char *b, FILE *out)
                     x->name, x->device, x->unit, y->unit);
         else
             fprintf(out, "not compared: %s \"%s\" on %s: a %s, b %s\n", x->suite, x->name,
-                    x->device, status_word(x->status), status_word(y->status));
+                    x->device, bench_status_word(x->status), bench_status_word(y->status));
     }
     compare_only_in(&ra, &rb, "a", out, &any_other);
     compare_only_in(&rb, &ra, "b", out, &any_other);

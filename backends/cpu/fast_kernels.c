@@ -111,7 +111,9 @@ static bool same_shape(const pce_tref *a, const pce_tref *b)
 static inline float exp_f(float x)
 {
     x = x < -103.0f ? -103.0f : x > 88.7f ? 88.7f : x;
-    float k = __builtin_roundf(x * 1.44269504088896341f);
+    /* round to nearest by adding and removing 1.5 * 2^23 (|x log2 e| < 2^22):
+     * unlike roundf, this vectorises */
+    float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f;
     float p = 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
@@ -122,12 +124,14 @@ static inline float exp_f(float x)
     p = p * r + 1.0f;
     /* 2^k by building the exponent; k in [-149, 128] is split in two */
     int32_t ki = (int32_t)k;
-    int32_t k1 = ki / 2, k2 = ki - k1;
-    union {
-        int32_t i;
-        float f;
-    } s1 = {.i = (k1 + 127) << 23}, s2 = {.i = (k2 + 127) << 23};
-    return p * s1.f * s2.f;
+    int32_t k1 = ki >> 1, k2 = ki - k1;
+    /* bit casts through memcpy (not a union, which the vectoriser cannot
+     * follow into registers) */
+    int32_t b1 = (k1 + 127) << 23, b2 = (k2 + 127) << 23;
+    float s1, s2;
+    memcpy(&s1, &b1, sizeof s1);
+    memcpy(&s2, &b2, sizeof s2);
+    return p * s1 * s2;
 }
 
 static inline float tanh_f(float x)
@@ -432,34 +436,69 @@ static void norm_apply(const float *x, const float *w, const float *b, float mea
     }
 }
 
-/* softmax of one row: d = exp(x*scale + m - max) / sum */
+SIMD_CLONES
+static float max_f32(const float *x, int64_t n)
+{
+    float acc[16];
+    for (int k = 0; k < 16; k++)
+        acc[k] = -INFINITY;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++)
+            acc[k] = x[i + k] > acc[k] ? x[i + k] : acc[k];
+    float mx = -INFINITY;
+    for (; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    for (int k = 0; k < 16; k++)
+        mx = acc[k] > mx ? acc[k] : mx;
+    return mx;
+}
+
+/* softmax of one row: d = exp(x*scale + m - max) / sum. Each pass is a
+ * plain loop the compiler vectorises: the max and the sum through 16
+ * partial accumulators (a single float accumulator would keep an ordered,
+ * scalar reduction), the exponentials on their own. */
 SIMD_CLONES
 static void softmax_row(const float *x, const float *m, int m_stride, float scale, float *d,
                         int64_t n)
 {
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i] * scale + (m ? m[i * m_stride] : 0.0f);
-        d[i] = v;
-        mx = v > mx ? v : mx;
-    }
+    if (!m)
+        for (int64_t i = 0; i < n; i++)
+            d[i] = x[i] * scale;
+    else if (m_stride)
+        for (int64_t i = 0; i < n; i++)
+            d[i] = x[i] * scale + m[i];
+    else
+        for (int64_t i = 0; i < n; i++)
+            d[i] = x[i] * scale + m[0];
+    float mx = max_f32(d, n);
     if (mx == -INFINITY) { /* masked everywhere: zeros, as the reference */
         for (int64_t i = 0; i < n; i++)
             d[i] = 0;
         return;
     }
-    float sum = 0;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n; i++)
         d[i] = exp_f(d[i] - mx);
-        sum += d[i];
-    }
-    float inv = 1.0f / sum;
+    float inv = 1.0f / sum_f32(d, n);
     for (int64_t i = 0; i < n; i++)
         d[i] *= inv;
 }
 
+/* NeoX rotation: pairs (i, i + half) */
+SIMD_CLONES
+static void rope_neox(const float *x, const float *c, const float *s, float *d, int half)
+{
+    for (int i = 0; i < half; i++) {
+        float x0 = x[i], x1 = x[i + half];
+        d[i] = x0 * c[i] - x1 * s[i];
+        d[i + half] = x0 * s[i] + x1 * c[i];
+    }
+}
+
 static void rows_task(void *arg, int64_t rb, int64_t re, int thread)
 {
+    int32_t rope_pos = 0; /* the position whose angles t1/t2 hold */
+    bool rope_ok = false;
     const ew_job *j = arg;
     const pce_exec_node *n = j->n;
     const pce_tref *x = &n->src[0], *d = &n->dst;
@@ -540,15 +579,27 @@ static void rows_task(void *arg, int64_t rb, int64_t re, int thread)
             int n_rot = n->ip[0], half = n_rot / 2;
             bool neox = n->ip[1] == PCE_ROPE_NEOX;
             float *pd = out_row(d, i0, i1, i2, td);
-            /* angles in double: pos up to 10^6 times theta needs the precision */
-            double step = pow((double)n->fp[0], -2.0 / n_rot), th = pos;
-            for (int i = 0; i < half; i++, th *= step) {
-                int64_t j0 = neox ? i : 2 * i, j1 = neox ? i + half : 2 * i + 1;
-                float c = (float)cos(th), s = (float)sin(th);
-                float x0 = px[j0], x1 = px[j1];
-                pd[j0] = x0 * c - x1 * s;
-                pd[j1] = x0 * s + x1 * c;
+            /* the angles depend on the position alone: computed once per
+             * token (not per head) into this thread's rows t1 (cos) and t2
+             * (sin), in double: pos up to 10^6 times theta needs the
+             * precision */
+            if (!rope_ok || pos != rope_pos) {
+                double step = pow((double)n->fp[0], -2.0 / n_rot), th = pos;
+                for (int i = 0; i < half; i++, th *= step) {
+                    t1[i] = (float)cos(th);
+                    t2[i] = (float)sin(th);
+                }
+                rope_pos = pos;
+                rope_ok = true;
             }
+            if (neox)
+                rope_neox(px, t1, t2, pd, half);
+            else
+                for (int i = 0; i < half; i++) {
+                    float x0 = px[2 * i], x1 = px[2 * i + 1];
+                    pd[2 * i] = x0 * t1[i] - x1 * t2[i];
+                    pd[2 * i + 1] = x0 * t2[i] + x1 * t1[i];
+                }
             if (pd != px)
                 memcpy(pd + n_rot, px + n_rot, (size_t)(D - n_rot) * 4);
             store_row(d, i0, i1, i2, pd);
