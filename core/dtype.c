@@ -1,7 +1,9 @@
 /* dtype.c — the dtype table and conversions to and from f32.
- * Every dtype is described by (block_size, block_bytes) so block-quantized
- * formats slot in later with their own to/from-f32 routines. */
+ * Every dtype is described by (block_size, block_bytes); the block-quantized
+ * formats' routines live in quant.c. A NULL from_f32 means pce has no
+ * quantizer for the type (pce_dtype_from_f32 says UNSUPPORTED). */
 #include "internal.h"
+#include "quant.h"
 
 #include <math.h>
 #include <string.h>
@@ -161,6 +163,30 @@ static const dtype_entry dtype_table[PCE_DTYPE_COUNT] = {
     [PCE_DTYPE_BF16] = {{"bf16", 1, 2, true, false, false}, bf16_to_f32, bf16_from_f32},
     [PCE_DTYPE_I32] = {{"i32", 1, 4, false, true, false}, i32_to_f32, i32_from_f32},
     [PCE_DTYPE_I8] = {{"i8", 1, 1, false, true, false}, i8_to_f32, i8_from_f32},
+    [PCE_DTYPE_Q8_0] = {{"q8_0", PCE_QK, sizeof(pce_block_q8_0), true, false, true},
+                        pce_dequantize_row_q8_0,
+                        pce_quantize_row_q8_0},
+    [PCE_DTYPE_Q4_0] = {{"q4_0", PCE_QK, sizeof(pce_block_q4_0), true, false, true},
+                        pce_dequantize_row_q4_0,
+                        pce_quantize_row_q4_0},
+    [PCE_DTYPE_Q4_1] = {{"q4_1", PCE_QK, sizeof(pce_block_q4_1), true, false, true},
+                        pce_dequantize_row_q4_1,
+                        pce_quantize_row_q4_1},
+    [PCE_DTYPE_Q5_0] = {{"q5_0", PCE_QK, sizeof(pce_block_q5_0), true, false, true},
+                        pce_dequantize_row_q5_0,
+                        pce_quantize_row_q5_0},
+    [PCE_DTYPE_Q5_1] = {{"q5_1", PCE_QK, sizeof(pce_block_q5_1), true, false, true},
+                        pce_dequantize_row_q5_1,
+                        pce_quantize_row_q5_1},
+    [PCE_DTYPE_Q4_K] = {{"q4_k", PCE_QK_K, sizeof(pce_block_q4_k), true, false, true},
+                        pce_dequantize_row_q4_k,
+                        pce_quantize_row_q4_k},
+    [PCE_DTYPE_Q5_K] = {{"q5_k", PCE_QK_K, sizeof(pce_block_q5_k), true, false, true},
+                        pce_dequantize_row_q5_k,
+                        pce_quantize_row_q5_k},
+    [PCE_DTYPE_Q6_K] = {{"q6_k", PCE_QK_K, sizeof(pce_block_q6_k), true, false, true},
+                        pce_dequantize_row_q6_k,
+                        pce_quantize_row_q6_k},
 };
 
 const pce_dtype_info *pce_dtype_get_info(pce_dtype dtype)
@@ -175,7 +201,7 @@ pce_status pce_dtype_from_name(const char *name, pce_dtype *out)
     if (!name || !out)
         return PCE_ERR_INVALID_ARGUMENT;
     for (int i = 0; i < PCE_DTYPE_COUNT; i++) {
-        if (strcmp(dtype_table[i].info.name, name) == 0) {
+        if (dtype_table[i].info.name && strcmp(dtype_table[i].info.name, name) == 0) {
             *out = (pce_dtype)i;
             return PCE_OK;
         }
@@ -206,6 +232,8 @@ pce_status pce_dtype_from_f32(pce_dtype dtype, const float *src, void *dst, int6
     const pce_dtype_info *in = pce_dtype_get_info(dtype);
     if (!in || n < 0 || n % in->block_size || (n && (!src || !dst)))
         return PCE_ERR_INVALID_ARGUMENT;
+    if (!dtype_table[dtype].from_f32)
+        return PCE_ERR_UNSUPPORTED; /* no quantizer for this type */
     if (n > 0)
         dtype_table[dtype].from_f32(src, dst, n);
     return PCE_OK;

@@ -92,8 +92,12 @@ int64_t pce_numel4(const int64_t ne[PCE_MAX_DIMS])
 void pce_contiguous_strides(pce_dtype dtype, const int64_t ne[PCE_MAX_DIMS],
                             int64_t nb[PCE_MAX_DIMS])
 {
-    nb[3] = (int64_t)pce_dtype_get_info(dtype)->block_bytes;
-    for (int i = 2; i >= 0; i--)
+    /* along the row nb[3] is the size of one block (one element for plain
+     * dtypes); a row of ne[3] elements holds ne[3] / block_size blocks */
+    const pce_dtype_info *info = pce_dtype_get_info(dtype);
+    nb[3] = (int64_t)info->block_bytes;
+    nb[2] = nb[3] * (ne[3] / info->block_size);
+    for (int i = 1; i >= 0; i--)
         nb[i] = nb[i + 1] * ne[i + 1];
 }
 
@@ -432,9 +436,9 @@ pce_tensor *pce_permute(pce_graph *g, pce_tensor *a, const int *perm)
         ne[off + i] = a->ne[off + p];
         nb[off + i] = a->nb[off + p];
     }
-    if (pce_dtype_get_info(a->dtype)->block_size > 1 && nb[3] != a->nb[3])
-        return pce_graph_fail(g, PCE_ERR_UNSUPPORTED,
-                              "permute of '%s': block-quantized rows cannot be permuted", a->name);
+    /* a permuted block-quantized tensor is only a way of reading it: the
+     * ops that take one (matmul as wᵀ, get_rows) check that its rows are
+     * read along their blocks */
     pce_tensor *t = new_view(g, "permute", a, a->ndim, ne);
     if (t)
         memcpy(t->nb, nb, sizeof nb);

@@ -89,6 +89,26 @@ static bool is_float(pce_dtype d)
     return pce_dtype_get_info(d)->is_float && !pce_dtype_get_info(d)->is_quantized;
 }
 
+/* A block-quantized weight read along its rows (the row, the innermost dim
+ * of the stored tensor, contiguous in blocks): matmul's b as wᵀ, or a
+ * get_rows table. `kdim` is the dim of t that runs along those rows. */
+static bool quant_rows(pce_graph *g, const char *op, const pce_tensor *t, int kdim,
+                       const char *what)
+{
+    const pce_dtype_info *in = pce_dtype_get_info(t->dtype);
+    if (!in->is_quantized)
+        return true;
+    char s[PCE_SHAPE_STR];
+    if (t->nb[kdim] != (int64_t)in->block_bytes || t->ne[kdim] % in->block_size) {
+        pce_graph_fail(g, PCE_ERR_UNSUPPORTED,
+                       "%s: %s '%s' %s is %s: a quantized operand must be read along its stored "
+                       "rows (for matmul: pass the weight transposed, x · wᵀ)",
+                       op, what, t->name, pce_shape_str(t, s), in->name);
+        return false;
+    }
+    return true;
+}
+
 static bool need_float(pce_graph *g, const char *op, const pce_tensor *t, const char *what)
 {
     if (is_float(t->dtype))
@@ -225,7 +245,10 @@ pce_tensor *pce_matmul(pce_graph *g, pce_tensor *a, pce_tensor *b)
 {
     if (!pce_graph_check_src(g, "matmul", a, "a") || !pce_graph_check_src(g, "matmul", b, "b"))
         return NULL;
-    if (!need_float(g, "matmul", a, "a") || !need_float(g, "matmul", b, "b"))
+    /* b may be a block-quantized weight, transposed (K along its rows) */
+    bool bq = pce_dtype_get_info(b->dtype)->is_quantized;
+    if (!need_float(g, "matmul", a, "a") || (!bq && !need_float(g, "matmul", b, "b")) ||
+        (bq && !quant_rows(g, "matmul", b, 2, "b")))
         return NULL;
     char sa[PCE_SHAPE_STR], sb[PCE_SHAPE_STR];
     if (a->ndim < 2 || b->ndim < 2)
@@ -378,8 +401,11 @@ pce_tensor *pce_rope(pce_graph *g, pce_tensor *x, pce_tensor *pos, int n_rot, fl
 pce_tensor *pce_get_rows(pce_graph *g, pce_tensor *table, pce_tensor *ids)
 {
     if (!pce_graph_check_src(g, "get_rows", table, "table") ||
-        !pce_graph_check_src(g, "get_rows", ids, "ids") ||
-        !need_float(g, "get_rows", table, "table"))
+        !pce_graph_check_src(g, "get_rows", ids, "ids"))
+        return NULL;
+    if (pce_dtype_get_info(table->dtype)->is_quantized
+            ? !quant_rows(g, "get_rows", table, 3, "table")
+            : !need_float(g, "get_rows", table, "table"))
         return NULL;
     char st[PCE_SHAPE_STR], si[PCE_SHAPE_STR];
     if (table->ndim != 2 || ids->dtype != PCE_DTYPE_I32 || ids->ndim != 1)

@@ -146,14 +146,26 @@ START_TEST(test_table)
         const char *name;
         int block_size;
         size_t block_bytes;
-        bool is_float, is_integer;
+        bool is_float, is_integer, is_quantized;
     } want[] = {
-        {PCE_DTYPE_F32, "f32", 1, 4, true, false},   {PCE_DTYPE_F16, "f16", 1, 2, true, false},
-        {PCE_DTYPE_BF16, "bf16", 1, 2, true, false}, {PCE_DTYPE_I32, "i32", 1, 4, false, true},
-        {PCE_DTYPE_I8, "i8", 1, 1, false, true},
+        {PCE_DTYPE_F32, "f32", 1, 4, true, false, false},
+        {PCE_DTYPE_F16, "f16", 1, 2, true, false, false},
+        {PCE_DTYPE_BF16, "bf16", 1, 2, true, false, false},
+        {PCE_DTYPE_I32, "i32", 1, 4, false, true, false},
+        {PCE_DTYPE_I8, "i8", 1, 1, false, true, false},
+        /* GGUF's blocks (ggml's sizes; test_quant checks their contents) */
+        {PCE_DTYPE_Q8_0, "q8_0", 32, 34, true, false, true},
+        {PCE_DTYPE_Q4_0, "q4_0", 32, 18, true, false, true},
+        {PCE_DTYPE_Q4_1, "q4_1", 32, 20, true, false, true},
+        {PCE_DTYPE_Q5_0, "q5_0", 32, 22, true, false, true},
+        {PCE_DTYPE_Q5_1, "q5_1", 32, 24, true, false, true},
+        {PCE_DTYPE_Q4_K, "q4_k", 256, 144, true, false, true},
+        {PCE_DTYPE_Q5_K, "q5_k", 256, 176, true, false, true},
+        {PCE_DTYPE_Q6_K, "q6_k", 256, 210, true, false, true},
     };
     ck_assert_int_eq(PCE_DTYPE_COUNT, (int)(sizeof want / sizeof want[0]));
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        ck_assert_int_eq(want[i].dt, (int)i); /* the list is in enum order */
         const pce_dtype_info *in = pce_dtype_get_info(want[i].dt);
         ck_assert_ptr_nonnull(in);
         ck_assert_str_eq(in->name, want[i].name);
@@ -161,16 +173,22 @@ START_TEST(test_table)
         ck_assert_uint_eq(in->block_bytes, want[i].block_bytes);
         ck_assert_int_eq(in->is_float, want[i].is_float);
         ck_assert_int_eq(in->is_integer, want[i].is_integer);
-        ck_assert(!in->is_quantized);
+        ck_assert_int_eq(in->is_quantized, want[i].is_quantized);
 
         pce_dtype back = PCE_DTYPE_COUNT;
         ck_assert_int_eq(pce_dtype_from_name(want[i].name, &back), PCE_OK);
         ck_assert_int_eq(back, want[i].dt);
 
+        const int64_t bs = want[i].block_size;
         ck_assert_uint_eq(pce_dtype_bytes(want[i].dt, 0), 0);
-        ck_assert_uint_eq(pce_dtype_bytes(want[i].dt, 1), want[i].block_bytes);
-        ck_assert_uint_eq(pce_dtype_bytes(want[i].dt, 1000), 1000 * want[i].block_bytes);
+        ck_assert_uint_eq(pce_dtype_bytes(want[i].dt, bs), want[i].block_bytes);
+        ck_assert_uint_eq(pce_dtype_bytes(want[i].dt, 1000 * bs), 1000 * want[i].block_bytes);
         ck_assert_uint_eq(pce_dtype_bytes(want[i].dt, -1), 0);
+        if (bs > 1) { /* part of a block has no size */
+            ck_assert_uint_eq(pce_dtype_bytes(want[i].dt, 1), 0);
+            ck_assert_uint_eq(pce_dtype_bytes(want[i].dt, bs + 1), 0);
+            ck_assert_uint_eq(pce_dtype_bytes(want[i].dt, 1000 * bs - 1), 0);
+        }
     }
     ck_assert_ptr_null(pce_dtype_get_info(PCE_DTYPE_COUNT));
     ck_assert_ptr_null(pce_dtype_get_info((pce_dtype)-1));
@@ -196,15 +214,26 @@ END_TEST
 
 START_TEST(test_convert_invalid_args)
 {
-    float f[4] = {1, 2, 3, 4};
-    uint16_t h[4] = {0};
+    /* room for one block of any dtype (the largest: 256 elements, 210 bytes) */
+    float f[256];
+    uint8_t h[256 * 4];
+    for (int i = 0; i < 256; i++)
+        f[i] = (float)(i + 1);
+    memset(h, 0, sizeof h);
     for (int dt = 0; dt < PCE_DTYPE_COUNT; dt++) {
-        ck_assert_int_eq(pce_dtype_to_f32((pce_dtype)dt, NULL, f, 4), PCE_ERR_INVALID_ARGUMENT);
-        ck_assert_int_eq(pce_dtype_to_f32((pce_dtype)dt, h, NULL, 4), PCE_ERR_INVALID_ARGUMENT);
-        ck_assert_int_eq(pce_dtype_from_f32((pce_dtype)dt, NULL, h, 4), PCE_ERR_INVALID_ARGUMENT);
-        ck_assert_int_eq(pce_dtype_from_f32((pce_dtype)dt, f, NULL, 4), PCE_ERR_INVALID_ARGUMENT);
+        const int64_t n = pce_dtype_get_info((pce_dtype)dt)->block_size;
+        ck_assert_int_eq(pce_dtype_to_f32((pce_dtype)dt, NULL, f, n), PCE_ERR_INVALID_ARGUMENT);
+        ck_assert_int_eq(pce_dtype_to_f32((pce_dtype)dt, h, NULL, n), PCE_ERR_INVALID_ARGUMENT);
+        ck_assert_int_eq(pce_dtype_from_f32((pce_dtype)dt, NULL, h, n), PCE_ERR_INVALID_ARGUMENT);
+        ck_assert_int_eq(pce_dtype_from_f32((pce_dtype)dt, f, NULL, n), PCE_ERR_INVALID_ARGUMENT);
         ck_assert_int_eq(pce_dtype_to_f32((pce_dtype)dt, h, f, -1), PCE_ERR_INVALID_ARGUMENT);
         ck_assert_int_eq(pce_dtype_from_f32((pce_dtype)dt, f, h, -1), PCE_ERR_INVALID_ARGUMENT);
+        if (n > 1) { /* part of a block */
+            ck_assert_int_eq(pce_dtype_to_f32((pce_dtype)dt, h, f, n - 1),
+                             PCE_ERR_INVALID_ARGUMENT);
+            ck_assert_int_eq(pce_dtype_from_f32((pce_dtype)dt, f, h, n + 1),
+                             PCE_ERR_INVALID_ARGUMENT);
+        }
         /* n == 0 with NULL pointers is a valid no-op */
         ck_assert_int_eq(pce_dtype_to_f32((pce_dtype)dt, NULL, NULL, 0), PCE_OK);
         ck_assert_int_eq(pce_dtype_from_f32((pce_dtype)dt, NULL, NULL, 0), PCE_OK);
@@ -213,8 +242,47 @@ START_TEST(test_convert_invalid_args)
     ck_assert_int_eq(pce_dtype_from_f32(PCE_DTYPE_COUNT, f, h, 1), PCE_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(pce_dtype_to_f32((pce_dtype)-3, h, f, 1), PCE_ERR_INVALID_ARGUMENT);
     /* nothing was written by the failed calls */
-    ck_assert(f[0] == 1 && f[1] == 2 && f[2] == 3 && f[3] == 4);
-    ck_assert(h[0] == 0 && h[1] == 0 && h[2] == 0 && h[3] == 0);
+    for (int i = 0; i < 256; i++)
+        ck_assert(f[i] == (float)(i + 1));
+    for (size_t i = 0; i < sizeof h; i++)
+        ck_assert_uint_eq(h[i], 0);
+}
+END_TEST
+
+/* Every dtype converts a whole block of random values to and from f32
+ * (quantized ones lossily: their exact values are test_quant's), and the
+ * output of to_f32 is a fixed point of from_f32 + to_f32 for the plain
+ * types. */
+START_TEST(test_every_dtype_converts)
+{
+    float src[256], back[256], again[256];
+    uint8_t raw[256 * 4], raw2[256 * 4];
+    rng_state = 0x0123456789abcdefull;
+    for (int dt = 0; dt < PCE_DTYPE_COUNT; dt++) {
+        const pce_dtype_info *in = pce_dtype_get_info((pce_dtype)dt);
+        const int64_t n = in->block_size == 1 ? 256 : in->block_size;
+        for (int i = 0; i < n; i++) /* in i8 range, random sign and size */
+            src[i] = (float)((int32_t)(rng_u32() % 20001) - 10000) / 100.0f;
+        for (int i = 0; i < 256; i++)
+            back[i] = again[i] = NAN;
+        ck_assert_int_eq(pce_dtype_from_f32((pce_dtype)dt, src, raw, n), PCE_OK);
+        ck_assert_int_eq(pce_dtype_to_f32((pce_dtype)dt, raw, back, n), PCE_OK);
+        float amax = 0;
+        for (int i = 0; i < n; i++)
+            amax = fmaxf(amax, fabsf(src[i]));
+        for (int i = 0; i < n; i++) {
+            ck_assert_msg(isfinite(back[i]), "%s [%d]: %g", in->name, i, (double)back[i]);
+            /* no format here is coarser than 4 bits over the block's range */
+            ck_assert_msg(fabsf(back[i] - src[i]) <= amax / 7, "%s [%d]: %g -> %g", in->name, i,
+                          (double)src[i], (double)back[i]);
+        }
+        if (in->is_quantized)
+            continue;
+        ck_assert_int_eq(pce_dtype_from_f32((pce_dtype)dt, back, raw2, n), PCE_OK);
+        ck_assert(memcmp(raw, raw2, (size_t)pce_dtype_bytes((pce_dtype)dt, n)) == 0);
+        ck_assert_int_eq(pce_dtype_to_f32((pce_dtype)dt, raw2, again, n), PCE_OK);
+        ck_assert(memcmp(back, again, (size_t)n * sizeof *back) == 0);
+    }
 }
 END_TEST
 
@@ -566,6 +634,7 @@ static Suite *dtype_suite(void)
     tcase_add_test(tc, test_table);
     tcase_add_test(tc, test_from_name_errors);
     tcase_add_test(tc, test_convert_invalid_args);
+    tcase_add_test(tc, test_every_dtype_converts);
     tcase_add_test(tc, test_f32_identity);
     suite_add_tcase(s, tc);
 

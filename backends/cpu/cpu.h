@@ -24,6 +24,12 @@ typedef pce_status (*cpu_kernel_fn)(const pce_exec_node *n, cpu_exec *ex);
 extern const cpu_kernel_fn pce_cpu_ref_kernels[PCE_OP_COUNT];
 extern const cpu_kernel_fn pce_cpu_fast_kernels[PCE_OP_COUNT];
 
+/* x · wᵀ with w block-quantized, by 8-bit integer dot products
+ * (quant_matmul.c): PCE_ERR_UNSUPPORTED for formats without such a kernel
+ * (the caller then dequantizes panels for the GEMM). */
+pce_status pce_cpu_matmul_quant(const pce_exec_node *n, cpu_exec *ex);
+bool pce_cpu_quant_int8(pce_dtype dt);
+
 /* Scratch the fast kernel of n needs, in floats (segment-wide, reused). */
 size_t pce_cpu_fast_scratch(const pce_exec_node *n, int n_threads);
 

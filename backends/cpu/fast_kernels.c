@@ -750,6 +750,12 @@ static void convert_block(cpu_exec *ex, conv_job *c)
 static pce_status fast_matmul(const pce_exec_node *n, cpu_exec *ex)
 {
     const pce_tref *a = &n->src[0], *b = &n->src[1], *d = &n->dst;
+    if (pce_dtype_get_info(b->dtype)->is_quantized) {
+        pce_status st = pce_cpu_matmul_quant(n, ex);
+        if (st != PCE_ERR_UNSUPPORTED)
+            return st;
+        /* else: panels of dequantized weight rows through the GEMM, below */
+    }
     int64_t M = d->ne[2], N = d->ne[3], K = a->ne[3];
     float *scratch = ex->scratch;
     for (int64_t i0 = 0; i0 < d->ne[0]; i0++)
@@ -776,7 +782,10 @@ static pce_status fast_matmul(const pce_exec_node *n, cpu_exec *ex)
             }
             /* b needs converting: column panels, each written straight into C */
             int64_t es = (int64_t)pce_dtype_get_info(b->dtype)->block_bytes;
-            bool by_cols = b->nb[2] == es && b->nb[3] != es; /* K contiguous: weights^T */
+            /* K contiguous: weights^T (always so for a quantized b, whose
+             * rows may also be a single block: nb[2] == nb[3]) */
+            bool by_cols =
+                (b->nb[2] == es && b->nb[3] != es) || pce_dtype_get_info(b->dtype)->is_quantized;
             for (int64_t j0 = 0; j0 < N; j0 += PANEL_N) {
                 int64_t nc = N - j0 < PANEL_N ? N - j0 : PANEL_N;
                 conv_job c = {b, b0, b1, 0, j0, K, nc, by_cols, bpanel};

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 double pce_cpu_load(const pce_tref *r, int64_t i0, int64_t i1, int64_t i2, int64_t i3)
@@ -164,10 +165,50 @@ static pce_status ref_reduce(const pce_exec_node *n, cpu_exec *ex)
     return PCE_OK;
 }
 
+/* Row `row` of a block-quantized matrix stored row-major (the rows run
+ * along dim `kdim` of r, contiguous in blocks), dequantized into out. */
+static void quant_row(const pce_tref *r, int64_t i0, int64_t i1, int kdim, int64_t row, int64_t n,
+                      float *out)
+{
+    const char *p = kdim == 2 ? pce_cpu_at(r, i0, i1, 0, row) : pce_cpu_at(r, i0, i1, row, 0);
+    pce_dtype_to_f32(r->dtype, p, out, n);
+}
+
+/* a · b with b a quantized weight wᵀ: each row of w dequantized (exactly,
+ * as the reference dequantization does), then dotted in double. */
+static pce_status ref_matmul_quant(const pce_exec_node *n, cpu_exec *ex)
+{
+    const pce_tref *a = &n->src[0], *b = &n->src[1], *d = &n->dst;
+    int64_t K = a->ne[3];
+    float *w = malloc((size_t)K * sizeof *w);
+    if (!w) {
+        snprintf(ex->err, sizeof ex->err, "matmul: %lld floats of scratch", (long long)K);
+        return PCE_ERR_OUT_OF_MEMORY;
+    }
+    for (int64_t i0 = 0; i0 < d->ne[0]; i0++)
+        for (int64_t i1 = 0; i1 < d->ne[1]; i1++) {
+            int64_t a0 = pce_bc(i0, a->ne[0]), a1 = pce_bc(i1, a->ne[1]);
+            int64_t b0 = pce_bc(i0, b->ne[0]), b1 = pce_bc(i1, b->ne[1]);
+            for (int64_t j = 0; j < d->ne[3]; j++) {
+                quant_row(b, b0, b1, 2, j, K, w);
+                for (int64_t m = 0; m < d->ne[2]; m++) {
+                    double acc = 0;
+                    for (int64_t k = 0; k < K; k++)
+                        acc += pce_cpu_load(a, a0, a1, m, k) * (double)w[k];
+                    pce_cpu_store(d, i0, i1, m, j, acc);
+                }
+            }
+        }
+    free(w);
+    return PCE_OK;
+}
+
 static pce_status ref_matmul(const pce_exec_node *n, cpu_exec *ex)
 {
     (void)ex;
     const pce_tref *a = &n->src[0], *b = &n->src[1], *d = &n->dst;
+    if (pce_dtype_get_info(b->dtype)->is_quantized)
+        return ref_matmul_quant(n, ex);
     int64_t K = a->ne[3];
     for (int64_t i0 = 0; i0 < d->ne[0]; i0++)
         for (int64_t i1 = 0; i1 < d->ne[1]; i1++) {
@@ -302,13 +343,24 @@ static pce_status bad_id(cpu_exec *ex, const pce_exec_node *n, int64_t i, int64_
 static pce_status ref_get_rows(const pce_exec_node *n, cpu_exec *ex)
 {
     const pce_tref *t = &n->src[0], *ids = &n->src[1], *d = &n->dst;
+    bool quant = pce_dtype_get_info(t->dtype)->is_quantized;
+    float *row = quant ? malloc((size_t)d->ne[3] * sizeof *row) : NULL;
+    if (quant && !row) {
+        snprintf(ex->err, sizeof ex->err, "get_rows: %lld floats of scratch", (long long)d->ne[3]);
+        return PCE_ERR_OUT_OF_MEMORY;
+    }
     for (int64_t i = 0; i < d->ne[2]; i++) {
         int64_t id = (int64_t)pce_cpu_load(ids, 0, 0, 0, i);
-        if (id < 0 || id >= t->ne[2])
+        if (id < 0 || id >= t->ne[2]) {
+            free(row);
             return bad_id(ex, n, i, id, t->ne[2]);
+        }
+        if (quant)
+            quant_row(t, 0, 0, 3, id, d->ne[3], row);
         for (int64_t j = 0; j < d->ne[3]; j++)
-            pce_cpu_store(d, 0, 0, i, j, pce_cpu_load(t, 0, 0, id, j));
+            pce_cpu_store(d, 0, 0, i, j, quant ? row[j] : pce_cpu_load(t, 0, 0, id, j));
     }
+    free(row);
     return PCE_OK;
 }
 

@@ -508,6 +508,12 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
 
 static bool supports(const pce_device *dev, const pce_exec_node *n, char *why, size_t cap)
 {
+    for (int i = 0; i < n->nsrc; i++)
+        if (n->has_src[i] && pce_dtype_get_info(n->src[i].dtype)->is_quantized) {
+            snprintf(why, cap, "%s weights have no %s kernel yet",
+                     pce_dtype_get_info(n->src[i].dtype)->name, dev->props.backend);
+            return false;
+        }
     gpu_item it[2];
     if (translate(dev, n, 0, it))
         return true;

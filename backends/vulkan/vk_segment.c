@@ -68,8 +68,9 @@ static bool no(why_buf *w, const char *fmt, ...)
 
 static bool dtype_ok(const vk_device *vd, pce_dtype t, why_buf *w)
 {
-    if ((unsigned)t >= PCE_DTYPE_COUNT)
-        return no(w, "dtype %d has no Vulkan kernels", (int)t);
+    if ((unsigned)t >= PCE_DTYPE_COUNT || pce_dtype_get_info(t)->is_quantized)
+        return no(w, "%s has no Vulkan kernels yet",
+                  (unsigned)t < PCE_DTYPE_COUNT ? pce_dtype_get_info(t)->name : "this dtype");
     if ((t == PCE_DTYPE_F16 || t == PCE_DTYPE_BF16) && !vd->storage16)
         return no(w, "%s needs storageBuffer16BitAccess, which this device lacks", dt_name[t]);
     if (t == PCE_DTYPE_I8 && !vd->storage8)

@@ -68,12 +68,22 @@ typedef enum pce_dtype {
     PCE_DTYPE_BF16,
     PCE_DTYPE_I32,
     PCE_DTYPE_I8,
+    /* GGUF's block-quantized formats (llama.cpp's layouts, bit for bit):
+     * weights only (matmul's second operand, get_rows' table) */
+    PCE_DTYPE_Q8_0, /* 32 weights: f16 scale, 32 x i8 */
+    PCE_DTYPE_Q4_0, /* 32: f16 scale, 16 bytes of 4-bit (offset 8) */
+    PCE_DTYPE_Q4_1, /* 32: f16 scale, f16 min, 16 bytes of 4-bit */
+    PCE_DTYPE_Q5_0, /* 32: f16 scale, 4 bytes of high bits, 16 bytes of low 4 bits */
+    PCE_DTYPE_Q5_1, /* 32: f16 scale, f16 min, high bits, low 4 bits */
+    PCE_DTYPE_Q4_K, /* 256: super-block of 8 x 32 with 6-bit scales and mins */
+    PCE_DTYPE_Q5_K, /* 256: as Q4_K with a fifth bit */
+    PCE_DTYPE_Q6_K, /* 256: 16 x 16 with 8-bit scales, 6-bit weights */
     PCE_DTYPE_COUNT
 } pce_dtype;
 
 /* Static description of a dtype. Plain types have block_size 1; block-
- * quantized formats (later: Q8_0, Q4_K ...) store block_size elements in
- * block_bytes bytes, and a row's length must be a multiple of block_size. */
+ * quantized formats store block_size elements in block_bytes bytes, and a
+ * row's length (the innermost dim) must be a multiple of block_size. */
 typedef struct pce_dtype_info {
     const char *name;   /* "f32", "bf16", ... */
     int block_size;     /* elements per block */
@@ -332,6 +342,91 @@ PCE_API pce_tensor *pce_contiguous(pce_graph *g, pce_tensor *a);
  * saturate). */
 PCE_API pce_tensor *pce_cast(pce_graph *g, pce_tensor *a, pce_dtype dtype);
 
+/* ---- model files ------------------------------------------------------- */
+/* GGUF (v3, split files -00001-of-0000N.gguf) and safetensors (with a
+ * sharded model.safetensors.index.json), memory-mapped and checked: every
+ * offset and size against the file before use; a malformed or truncated
+ * file is a FORMAT error naming the tensor and the byte offset. */
+
+typedef struct pce_model_file pce_model_file;
+
+typedef enum pce_model_format { PCE_MODEL_GGUF = 0, PCE_MODEL_SAFETENSORS } pce_model_format;
+
+/* Metadata value types: GGUF's, in its numbering. safetensors'
+ * __metadata__ entries are strings. */
+typedef enum pce_meta_type {
+    PCE_META_U8 = 0,
+    PCE_META_I8,
+    PCE_META_U16,
+    PCE_META_I16,
+    PCE_META_U32,
+    PCE_META_I32,
+    PCE_META_F32,
+    PCE_META_BOOL,
+    PCE_META_STRING,
+    PCE_META_ARRAY,
+    PCE_META_U64,
+    PCE_META_I64,
+    PCE_META_F64,
+} pce_meta_type;
+
+/* One metadata entry; pointers borrowed from the file (valid until it is
+ * closed). Numbers are given in every form that holds them exactly: an
+ * integer type fills i and u (and f); a float fills f. */
+typedef struct pce_meta {
+    const char *key;
+    pce_meta_type type;
+    int64_t i;
+    uint64_t u;
+    double f;
+    bool b;
+    const char *str; /* PCE_META_STRING: not NUL-terminated; str_len bytes */
+    size_t str_len;
+    pce_meta_type elem_type; /* PCE_META_ARRAY: the elements' type ... */
+    uint64_t count;          /* ... and how many */
+    const void *array;       /* numeric arrays: the elements, little-endian, packed */
+} pce_meta;
+
+/* A tensor in the file. dims are outermost first (pce's order; GGUF lists
+ * the innermost first, the reader reverses them). dtype is PCE_DTYPE_COUNT
+ * when pce has no such dtype (safetensors F64, I64, BOOL, F8_E4M3 ...);
+ * dtype_name always says what the file holds ("Q4_K", "BF16"). */
+typedef struct pce_model_tensor {
+    const char *name;
+    pce_dtype dtype;
+    const char *dtype_name;
+    int ndim;
+    int64_t dims[PCE_MAX_DIMS];
+    uint64_t offset;  /* byte offset of the data in its file */
+    size_t bytes;     /* bytes of data */
+    const void *data; /* in the mapping (or an aligned copy where the file's is not) */
+    int file_index;   /* which part of a split or sharded model */
+} pce_model_tensor;
+
+/* Opens a .gguf (the first part of a split one finds the others) or a
+ * .safetensors file, or a model.safetensors.index.json (its shards). */
+PCE_API pce_status pce_model_file_open(pce_context *ctx, const char *path, pce_model_file **out);
+PCE_API void pce_model_file_close(pce_model_file *f);
+PCE_API pce_model_format pce_model_file_format(const pce_model_file *f);
+PCE_API int pce_model_file_meta_count(const pce_model_file *f);
+PCE_API pce_status pce_model_file_meta_get(const pce_model_file *f, int index, pce_meta *out);
+/* NOT_FOUND when absent. */
+PCE_API pce_status pce_model_file_meta_find(const pce_model_file *f, const char *key,
+                                            pce_meta *out);
+/* Element `index` of a string array (tokenizer.ggml.tokens ...). */
+PCE_API pce_status pce_model_file_meta_array_string(const pce_model_file *f, const char *key,
+                                                    uint64_t index, const char **str, size_t *len);
+PCE_API int pce_model_file_tensor_count(const pce_model_file *f);
+PCE_API pce_status pce_model_file_tensor_get(const pce_model_file *f, int index,
+                                             pce_model_tensor *out);
+PCE_API pce_status pce_model_file_tensor_find(const pce_model_file *f, const char *name,
+                                              pce_model_tensor *out);
+/* A weight of g holding the file's tensor `name`, read in place (the file
+ * must stay open while plans of g exist). NULL with the graph's error set
+ * when absent or of a dtype pce cannot use. */
+PCE_API pce_tensor *pce_graph_weight_from_file(pce_graph *g, const pce_model_file *f,
+                                               const char *name);
+
 /* ---- plans ------------------------------------------------------------- */
 
 typedef struct pce_plan pce_plan;
@@ -406,6 +501,50 @@ PCE_API pce_status pce_plan_explain_json(const pce_plan *plan, char *buf, size_t
 /* The device the node computing t runs on (for an input: the device that
  * holds it), or NULL. Borrowed from the plan. */
 PCE_API const char *pce_plan_tensor_device(const pce_plan *plan, const pce_tensor *t);
+
+/* ---- language models ----------------------------------------------------- */
+/* A decoder-only transformer from a GGUF file (architectures llama and
+ * qwen2: SmolLM2, Llama 2/3, Qwen2, DeepSeek-R1-Distill-Qwen): token
+ * embeddings, per layer rms_norm, q/k/v projections (qwen2: with biases),
+ * grouped-query attention with RoPE over a KV cache, output projection,
+ * swiglu MLP; final norm and output head (the token embeddings when the
+ * file has no output tensor). Prefill runs a prompt in one graph; decode
+ * runs one token per step on plans built once and reused. */
+
+typedef struct pce_llm pce_llm;
+
+typedef struct pce_llm_options {
+    size_t size;         /* sizeof(pce_llm_options) */
+    int context;         /* KV cache length in tokens; 0: 512 (at most the model's) */
+    const char *devices; /* as pce_plan_options.devices; NULL: the profiles' ranking */
+    bool strict;         /* as pce_plan_options.strict */
+} pce_llm_options;
+
+typedef struct pce_llm_info {
+    char arch[32];
+    int n_layers, n_embd, n_ff, n_head, n_head_kv, head_dim, n_vocab, context_max;
+    float rope_theta, norm_eps;
+    int bos, eos; /* -1 when the file does not say */
+} pce_llm_info;
+
+PCE_API void pce_llm_options_init(pce_llm_options *opts);
+/* Opens the model file (kept mapped while the model lives). */
+PCE_API pce_status pce_llm_load(pce_context *ctx, const char *path, const pce_llm_options *opts,
+                                pce_llm **out);
+PCE_API void pce_llm_destroy(pce_llm *m);
+PCE_API pce_status pce_llm_get_info(const pce_llm *m, pce_llm_info *out);
+/* Forgets the context (the next tokens start at position 0). */
+PCE_API void pce_llm_reset(pce_llm *m);
+/* Runs tokens[0..n) at the next positions. logits: NULL, or n_vocab floats
+ * for the last token, or, with all_logits, n * n_vocab floats (one row per
+ * token). n == 1 runs the decode plan; longer prompts a prefill plan (built
+ * once per prompt length and kept). */
+PCE_API pce_status pce_llm_eval(pce_llm *m, const int32_t *tokens, int n, float *logits,
+                                bool all_logits);
+/* Tokens evaluated since the last reset. */
+PCE_API int pce_llm_position(const pce_llm *m);
+/* The plan of the last eval, for its explanation and statistics. */
+PCE_API const pce_plan *pce_llm_last_plan(const pce_llm *m);
 
 #ifdef __cplusplus
 }

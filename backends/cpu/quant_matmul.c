@@ -1,0 +1,347 @@
+/* quant_matmul.c — x · wᵀ with w in a GGUF block-quantized format, on the
+ * CPU, the way llama.cpp does it: each row of x is quantized on the fly to
+ * 8 bits in blocks of 32 (a scale, the sum of its values), and each output
+ * is a sum of integer dot products of a weight block with an activation
+ * block, scaled once per block. Integer products are exact, so the only
+ * rounding is the activations' 8-bit quantization and the float
+ * accumulation of the block sums.
+ *
+ * Kernels: Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 weights, each in a portable C
+ * version and AVX2 versions (maddubs; or vpdpbusd where the CPU has
+ * AVX-VNNI / AVX512-VNNI), chosen at run time. Work is split over the
+ * thread pool by output columns (weight rows), so at decode (one row of x)
+ * every core streams its own share of the weights. Other quantized formats
+ * (the K-quants) dequantize panels of weight rows to f32 for the GEMM
+ * instead (fast_kernels.c). */
+#include "cpu.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define QM_X86 1
+#endif
+
+#define QK 32
+
+/* One block of quantized activations: x ≈ d * qs; sum = Σ qs. */
+typedef struct q8_act {
+    float d;
+    int32_t sum;
+    int8_t qs[QK];
+} q8_act;
+
+static inline float h2f(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return pce_f16_to_f32(h);
+}
+
+/* Round half away from zero, as llama.cpp's roundf does for activations. */
+static void quantize_act_row(const float *x, q8_act *out, int64_t K)
+{
+    for (int64_t b = 0; b < K / QK; b++) {
+        const float *v = x + b * QK;
+        float amax = 0;
+        for (int i = 0; i < QK; i++)
+            amax = fabsf(v[i]) > amax ? fabsf(v[i]) : amax;
+        float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        int32_t sum = 0;
+        for (int i = 0; i < QK; i++) {
+            int q = (int)roundf(v[i] * id);
+            out[b].qs[i] = (int8_t)q;
+            sum += q;
+        }
+        out[b].d = d;
+        out[b].sum = sum;
+    }
+}
+
+/* ---- portable block dots ------------------------------------------------ */
+/* Each returns Σ over the row of w · x for one weight row of nb blocks. */
+
+typedef float (*qdot_fn)(const uint8_t *w, const q8_act *x, int64_t nb);
+
+static float dot_q8_0(const uint8_t *w, const q8_act *x, int64_t nb)
+{
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++, w += 34) {
+        const int8_t *q = (const int8_t *)(w + 2);
+        int32_t s = 0;
+        for (int i = 0; i < QK; i++)
+            s += q[i] * x[b].qs[i];
+        acc += h2f(w) * x[b].d * (float)s;
+    }
+    return acc;
+}
+
+static float dot_q4_0(const uint8_t *w, const q8_act *x, int64_t nb)
+{
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++, w += 18) {
+        const uint8_t *q = w + 2;
+        int32_t s = 0;
+        for (int i = 0; i < 16; i++)
+            s += (q[i] & 15) * x[b].qs[i] + (q[i] >> 4) * x[b].qs[i + 16];
+        acc += h2f(w) * x[b].d * (float)(s - 8 * x[b].sum);
+    }
+    return acc;
+}
+
+static float dot_q4_1(const uint8_t *w, const q8_act *x, int64_t nb)
+{
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++, w += 20) {
+        const uint8_t *q = w + 4;
+        int32_t s = 0;
+        for (int i = 0; i < 16; i++)
+            s += (q[i] & 15) * x[b].qs[i] + (q[i] >> 4) * x[b].qs[i + 16];
+        acc += h2f(w) * x[b].d * (float)s + h2f(w + 2) * x[b].d * (float)x[b].sum;
+    }
+    return acc;
+}
+
+/* Q5: the fifth bit of weight j is bit j of the 32-bit qh */
+static float dot_q5(const uint8_t *w, const q8_act *x, int64_t nb, bool has_min)
+{
+    size_t bs = has_min ? 24 : 22, off = has_min ? 4 : 2;
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++, w += bs) {
+        uint32_t qh;
+        memcpy(&qh, w + off, 4);
+        const uint8_t *q = w + off + 4;
+        int32_t s = 0;
+        for (int i = 0; i < 16; i++) {
+            int lo = (q[i] & 15) | (int)((qh >> i) & 1) << 4;
+            int hi = (q[i] >> 4) | (int)((qh >> (i + 16)) & 1) << 4;
+            s += lo * x[b].qs[i] + hi * x[b].qs[i + 16];
+        }
+        if (has_min)
+            acc += h2f(w) * x[b].d * (float)s + h2f(w + 2) * x[b].d * (float)x[b].sum;
+        else
+            acc += h2f(w) * x[b].d * (float)(s - 16 * x[b].sum);
+    }
+    return acc;
+}
+
+static float dot_q5_0(const uint8_t *w, const q8_act *x, int64_t nb)
+{
+    return dot_q5(w, x, nb, false);
+}
+
+static float dot_q5_1(const uint8_t *w, const q8_act *x, int64_t nb)
+{
+    return dot_q5(w, x, nb, true);
+}
+
+/* ---- AVX2 (and VNNI) block dots ---------------------------------------- */
+
+#ifdef QM_X86
+#define QM_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define QM_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+
+/* the 32 nibbles of 16 bytes: low nibbles (weights 0..15) in the low lane,
+ * high nibbles (16..31) in the high lane, as unsigned bytes 0..15 */
+QM_AVX2 static inline __m256i nibbles(const uint8_t *q)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)q);
+    __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
+    return _mm256_and_si256(both, _mm256_set1_epi8(15));
+}
+
+QM_AVX2 static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+QM_AVX2 static inline float f16(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* Σ u8 · s8 over 32 bytes as 8 int32 lanes */
+QM_AVX2 static inline __m256i dot_us_avx2(__m256i u, __m256i s)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+QM_VNNI static inline __m256i dot_us_vnni(__m256i u, __m256i s)
+{
+    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
+}
+
+/* One kernel body per ISA: DOT_US is the u8·s8 product */
+#define QM_KERNELS(SUF, ATTR, DOT_US)                                                              \
+    ATTR static float dot_q4_0_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)                \
+    {                                                                                              \
+        __m256 acc = _mm256_setzero_ps();                                                          \
+        for (int64_t b = 0; b < nb; b++, w += 18) {                                                \
+            __m256i y = _mm256_loadu_si256((const __m256i *)x[b].qs);                              \
+            __m256i s = DOT_US(nibbles(w + 2), y);                                                 \
+            s = _mm256_sub_epi32(s, _mm256_setr_epi32(8 * x[b].sum, 0, 0, 0, 0, 0, 0, 0));         \
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(f16(w) * x[b].d), acc);    \
+        }                                                                                          \
+        return hsum8(acc);                                                                         \
+    }                                                                                              \
+    ATTR static float dot_q4_1_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)                \
+    {                                                                                              \
+        __m256 acc = _mm256_setzero_ps();                                                          \
+        float mins = 0;                                                                            \
+        for (int64_t b = 0; b < nb; b++, w += 20) {                                                \
+            __m256i y = _mm256_loadu_si256((const __m256i *)x[b].qs);                              \
+            __m256i s = DOT_US(nibbles(w + 4), y);                                                 \
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(f16(w) * x[b].d), acc);    \
+            mins += f16(w + 2) * x[b].d * (float)x[b].sum;                                         \
+        }                                                                                          \
+        return hsum8(acc) + mins;                                                                  \
+    }                                                                                              \
+    ATTR static float dot_q8_0_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)                \
+    {                                                                                              \
+        __m256 acc = _mm256_setzero_ps();                                                          \
+        for (int64_t b = 0; b < nb; b++, w += 34) {                                                \
+            __m256i q = _mm256_loadu_si256((const __m256i *)(w + 2));                              \
+            __m256i y = _mm256_loadu_si256((const __m256i *)x[b].qs);                              \
+            /* s8 · s8 as |q| · (y with q's sign) */                                             \
+            __m256i s = DOT_US(_mm256_sign_epi8(q, q), _mm256_sign_epi8(y, q));                    \
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(f16(w) * x[b].d), acc);    \
+        }                                                                                          \
+        return hsum8(acc);                                                                         \
+    }
+
+QM_KERNELS(avx2, QM_AVX2, dot_us_avx2)
+QM_KERNELS(vnni, QM_VNNI, dot_us_vnni)
+#endif
+
+static qdot_fn pick(pce_dtype dt)
+{
+#ifdef QM_X86
+    static int isa = -1; /* 2 vnni, 1 avx2, 0 portable */
+    if (isa < 0) {
+        __builtin_cpu_init();
+        int i = 0;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            i = 1;
+#if defined(__GNUC__) && __GNUC__ >= 11
+        if (i && __builtin_cpu_supports("avxvnni"))
+            i = 2;
+#endif
+        const char *env = getenv("PCE_QUANT_ISA"); /* lower the choice to compare paths */
+        if (env && !strcmp(env, "portable"))
+            i = 0;
+        else if (env && !strcmp(env, "avx2") && i > 1)
+            i = 1;
+        isa = i;
+    }
+    switch (dt) {
+    case PCE_DTYPE_Q4_0: return isa == 2 ? dot_q4_0_vnni : isa == 1 ? dot_q4_0_avx2 : dot_q4_0;
+    case PCE_DTYPE_Q4_1: return isa == 2 ? dot_q4_1_vnni : isa == 1 ? dot_q4_1_avx2 : dot_q4_1;
+    case PCE_DTYPE_Q8_0: return isa == 2 ? dot_q8_0_vnni : isa == 1 ? dot_q8_0_avx2 : dot_q8_0;
+    default: break;
+    }
+#else
+    switch (dt) {
+    case PCE_DTYPE_Q4_0: return dot_q4_0;
+    case PCE_DTYPE_Q4_1: return dot_q4_1;
+    case PCE_DTYPE_Q8_0: return dot_q8_0;
+    default: break;
+    }
+#endif
+    switch (dt) {
+    case PCE_DTYPE_Q5_0: return dot_q5_0;
+    case PCE_DTYPE_Q5_1: return dot_q5_1;
+    default: return NULL;
+    }
+}
+
+bool pce_cpu_quant_int8(pce_dtype dt)
+{
+    return pick(dt) != NULL;
+}
+
+typedef struct qjob {
+    const pce_exec_node *n;
+    qdot_fn dot;
+    const q8_act *xq; /* M rows of K / 32 blocks */
+    int64_t b0, b1, i0, i1;
+} qjob;
+
+static void qcols_task(void *arg, int64_t jb, int64_t je, int thread)
+{
+    (void)thread;
+    const qjob *q = arg;
+    const pce_tref *b = &q->n->src[1], *d = &q->n->dst;
+    int64_t M = d->ne[2], nbk = q->n->src[0].ne[3] / QK;
+    for (int64_t j = jb; j < je; j++) {
+        const uint8_t *w = (const uint8_t *)pce_cpu_at(b, q->b0, q->b1, 0, j);
+        for (int64_t m = 0; m < M; m++)
+            *(float *)pce_cpu_at(d, q->i0, q->i1, m, j) = q->dot(w, q->xq + m * nbk, nbk);
+    }
+}
+
+typedef struct ajob {
+    const pce_exec_node *n;
+    q8_act *xq;
+    int64_t a0, a1;
+    float *tmp; /* per thread: K floats */
+} ajob;
+
+static void qrows_task(void *arg, int64_t mb, int64_t me, int thread)
+{
+    const ajob *a = arg;
+    const pce_tref *x = &a->n->src[0];
+    int64_t K = x->ne[3];
+    float *t = a->tmp + (int64_t)thread * K;
+    for (int64_t m = mb; m < me; m++) {
+        const char *p = pce_cpu_at(x, a->a0, a->a1, m, 0);
+        const float *row = (const float *)p;
+        if (x->dtype != PCE_DTYPE_F32 || x->nb[3] != 4) {
+            for (int64_t k = 0; k < K; k++)
+                t[k] = (float)pce_cpu_load(x, a->a0, a->a1, m, k);
+            row = t;
+        }
+        quantize_act_row(row, a->xq + m * (K / QK), K);
+    }
+}
+
+/* x · wᵀ for int8-capable formats; PCE_ERR_UNSUPPORTED for the others. */
+pce_status pce_cpu_matmul_quant(const pce_exec_node *n, cpu_exec *ex)
+{
+    const pce_tref *a = &n->src[0], *b = &n->src[1], *d = &n->dst;
+    qdot_fn dot = pick(b->dtype);
+    int64_t M = d->ne[2], N = d->ne[3], K = a->ne[3];
+    if (!dot || K % QK)
+        return PCE_ERR_UNSUPPORTED;
+    /* the segment's scratch holds M * K floats for matmuls: more than the
+     * 1.25 bytes per value of the quantized activations */
+    q8_act *xq = (q8_act *)ex->scratch;
+    bool plain = a->dtype == PCE_DTYPE_F32 && a->nb[3] == 4;
+    float *tmp =
+        plain ? NULL
+              : malloc((size_t)(ex->n_threads > 0 ? ex->n_threads : 1) * (size_t)K * sizeof *tmp);
+    if (!xq || (!plain && !tmp) ||
+        ex->scratch_floats * sizeof(float) < (size_t)(M * (K / QK)) * sizeof(q8_act)) {
+        free(tmp);
+        snprintf(ex->err, sizeof ex->err, "quantized matmul: scratch");
+        return PCE_ERR_OUT_OF_MEMORY;
+    }
+    for (int64_t i0 = 0; i0 < d->ne[0]; i0++)
+        for (int64_t i1 = 0; i1 < d->ne[1]; i1++) {
+            ajob aj = {n, xq, pce_bc(i0, a->ne[0]), pce_bc(i1, a->ne[1]), tmp};
+            pce_threadpool_parallel_for(ex->pool, M, 1, qrows_task, &aj);
+            qjob qj = {n, dot, xq, pce_bc(i0, b->ne[0]), pce_bc(i1, b->ne[1]), i0, i1};
+            /* a column is M · K multiply-adds: small outputs batch a few columns */
+            int64_t grain = (int64_t)(16384 / (M * K > 0 ? M * K : 1)) + 1;
+            pce_threadpool_parallel_for(ex->pool, N, grain, qcols_task, &qj);
+        }
+    free(tmp);
+    return PCE_OK;
+}
