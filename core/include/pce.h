@@ -518,6 +518,10 @@ typedef struct pce_llm_options {
     int context;         /* KV cache length in tokens; 0: 512 (at most the model's) */
     const char *devices; /* as pce_plan_options.devices; NULL: the profiles' ranking */
     bool strict;         /* as pce_plan_options.strict */
+    /* The KV cache in f32 rather than f16. f16 (the default) halves its
+     * memory and is what llama.cpp does: attention then multiplies f16 q
+     * and k, and f16 probabilities and v, accumulating in f32. */
+    bool kv_f32;
 } pce_llm_options;
 
 typedef struct pce_llm_info {

@@ -6,12 +6,14 @@ llama-cpp-python (pip install llama-cpp-python: builds llama.cpp from
 source) on a fixed 64-token sequence and writes
 tests/fixtures/llm/smollm2-q4_1-llamacpp.bin:
 
-    magic   8 bytes  b"PCELLM1\\0"
+    magic   8 bytes  b"PCELLM2\\0"
     n       i32      tokens (64)
     vocab   i32
     tokens  n x i32  the sequence
     top1    n x i32  llama.cpp's most likely next token after each position
     logits  vocab x f32  its logits after the last position
+    top5    n x 5 x i32  its five most likely tokens after each position
+    top5l   n x 5 x f32  and their logits (so a test can tell a near tie)
 
 With --speed it also prints llama.cpp's prefill and decode tokens/s on the
 same model with the same thread count, for comparison with `pce run`.
@@ -50,11 +52,14 @@ def main():
     last = scores[63]
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(a.out, "wb") as f:
-        f.write(b"PCELLM1\0")
+        f.write(b"PCELLM2\0")
         f.write(struct.pack("<ii", 64, scores.shape[1]))
         f.write(np.array(toks, dtype="<i4").tobytes())
         f.write(top1.astype("<i4").tobytes())
         f.write(last.astype("<f4").tobytes())
+        top5 = np.argsort(-scores, axis=1, kind="stable")[:, :5].astype(np.int32)
+        f.write(top5.astype("<i4").tobytes())
+        f.write(np.take_along_axis(scores, top5, axis=1).astype("<f4").tobytes())
     print(f"wrote {a.out}: tokens {toks[:8]}..., top1 {list(top1[:8])}...")
     if a.speed:
         # prefill: the 64 tokens in one batch; decode: 32 single-token steps
