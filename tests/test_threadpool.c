@@ -1,6 +1,6 @@
 /* test_threadpool.c — the CPU backend's thread pool: every index of [0, n)
  * is processed exactly once, in contiguous chunks of at least `grain`
- * indices, one chunk per thread at most, thread 0 being the caller; a NULL
+ * indices, up to four per thread, thread 0 being the caller; a NULL
  * pool runs inline; many back-to-back small jobs complete (no lost wake-up);
  * bad thread counts are rejected. */
 #include <check.h>
@@ -73,12 +73,12 @@ static void run_and_check(pce_threadpool *pool, int64_t n, int64_t grain)
         return;
     }
     ck_assert_int_ge(nc, 1);
-    ck_assert_msg(nc <= size, "n=%lld grain=%lld: %d chunks on a pool of %d", (long long)n,
+    ck_assert_msg(nc <= 4 * size, "n=%lld grain=%lld: %d chunks on a pool of %d", (long long)n,
                   (long long)grain, nc, size);
-    /* one chunk per thread, as many as the grain allows */
+    /* up to four chunks per thread, as many as the grain allows */
     int64_t g = grain < 1 ? 1 : grain;
-    int64_t want = n / g < size ? n / g : size;
-    if (want < 1)
+    int64_t want = n / g < 4 * size ? n / g : 4 * size;
+    if (want < 2 || size == 1)
         want = 1;
     ck_assert_msg(nc == want, "n=%lld grain=%lld size=%d: %d chunks, want %lld", (long long)n,
                   (long long)grain, size, nc, (long long)want);
@@ -87,13 +87,10 @@ static void run_and_check(pce_threadpool *pool, int64_t n, int64_t grain)
         ck_assert_msg(c == 1, "n=%lld grain=%lld size=%d: index %lld processed %d times",
                       (long long)n, (long long)grain, size, (long long)i, c);
     }
-    bool seen[MAX_CHUNKS] = {false};
     for (int k = 0; k < nc; k++) {
         const chunk *c = &j->chunks[k];
         ck_assert_msg(c->thread >= 0 && c->thread < size, "thread %d on a pool of %d", c->thread,
                       size);
-        ck_assert_msg(!seen[c->thread], "thread %d ran two chunks", c->thread);
-        seen[c->thread] = true;
         /* thread 0 is the caller; the others are workers */
         ck_assert_msg(c->on_caller == (c->thread == 0), "thread %d %s the caller", c->thread,
                       c->on_caller ? "is" : "is not");
@@ -199,7 +196,8 @@ static void back_to_back(int threads, int jobs)
         ck_assert_msg(got == n * (n + 1) / 2, "job %d (n=%lld, %d threads): sum %lld, want %lld", k,
                       (long long)n, threads, got, (long long)(n * (n + 1) / 2));
         int calls = atomic_load(&s.calls);
-        ck_assert_int_eq(calls, n < threads ? n : threads);
+        int64_t want = n < 4 * threads ? n : 4 * threads;
+        ck_assert_int_eq(calls, want < 2 ? 1 : want);
     }
     pce_threadpool_destroy(pool);
 }

@@ -189,29 +189,29 @@ QM_VNNI static inline __m256i dot_us_vnni(__m256i u, __m256i s)
 #define QM_LOADY(b) _mm256_loadu_si256((const __m256i *)x[b].qs)
 #define QM_SCALE(p, b) _mm256_set1_ps(f16(p) * x[b].d)
 #define QM_KERNELS(SUF, ATTR, DOT_US)                                                              \
-    ATTR static float dot_q4_0_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)               \
+    ATTR static float dot_q4_0_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)                \
     {                                                                                              \
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                            \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                             \
         int64_t b = 0;                                                                             \
         for (; b + 1 < nb; b += 2, w += 36) {                                                      \
             __m256i s0 = DOT_US(nibbles(w + 2), QM_LOADY(b));                                      \
             __m256i s1 = DOT_US(nibbles(w + 20), QM_LOADY(b + 1));                                 \
-            /* the offset of 8: Σ (q - 8) y = Σ q y - 8 Σ y */                                     \
-            s0 = _mm256_sub_epi32(s0, _mm256_setr_epi32(8 * x[b].sum, 0, 0, 0, 0, 0, 0, 0));      \
-            s1 = _mm256_sub_epi32(s1, _mm256_setr_epi32(8 * x[b + 1].sum, 0, 0, 0, 0, 0, 0, 0));  \
+            /* the offset of 8: Σ (q - 8) y = Σ q y - 8 Σ y */                                  \
+            s0 = _mm256_sub_epi32(s0, _mm256_setr_epi32(8 * x[b].sum, 0, 0, 0, 0, 0, 0, 0));       \
+            s1 = _mm256_sub_epi32(s1, _mm256_setr_epi32(8 * x[b + 1].sum, 0, 0, 0, 0, 0, 0, 0));   \
             acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), QM_SCALE(w, b), acc0);                  \
             acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), QM_SCALE(w + 18, b + 1), acc1);         \
         }                                                                                          \
         for (; b < nb; b++, w += 18) {                                                             \
             __m256i s0 = DOT_US(nibbles(w + 2), QM_LOADY(b));                                      \
-            s0 = _mm256_sub_epi32(s0, _mm256_setr_epi32(8 * x[b].sum, 0, 0, 0, 0, 0, 0, 0));      \
+            s0 = _mm256_sub_epi32(s0, _mm256_setr_epi32(8 * x[b].sum, 0, 0, 0, 0, 0, 0, 0));       \
             acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), QM_SCALE(w, b), acc0);                  \
         }                                                                                          \
         return hsum8(_mm256_add_ps(acc0, acc1));                                                   \
     }                                                                                              \
-    ATTR static float dot_q4_1_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)               \
+    ATTR static float dot_q4_1_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)                \
     {                                                                                              \
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                            \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                             \
         float m0 = 0, m1 = 0;                                                                      \
         int64_t b = 0;                                                                             \
         for (; b + 1 < nb; b += 2, w += 40) {                                                      \
@@ -229,23 +229,22 @@ QM_VNNI static inline __m256i dot_us_vnni(__m256i u, __m256i s)
         }                                                                                          \
         return hsum8(_mm256_add_ps(acc0, acc1)) + (m0 + m1);                                       \
     }                                                                                              \
-    ATTR static float dot_q8_0_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)               \
+    ATTR static float dot_q8_0_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)                \
     {                                                                                              \
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                            \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                             \
         int64_t b = 0;                                                                             \
-        /* s8 · s8 as |q| · (y with q's sign) */                                                   \
+        /* s8 · s8 as |q| · (y with q's sign) */                                                 \
         for (; b + 1 < nb; b += 2, w += 68) {                                                      \
-            __m256i q0 = _mm256_loadu_si256((const __m256i *)(w + 2));                            \
-            __m256i q1 = _mm256_loadu_si256((const __m256i *)(w + 36));                           \
-            __m256i s0 = DOT_US(_mm256_sign_epi8(q0, q0), _mm256_sign_epi8(QM_LOADY(b), q0));     \
-            __m256i s1 =                                                                           \
-                DOT_US(_mm256_sign_epi8(q1, q1), _mm256_sign_epi8(QM_LOADY(b + 1), q1));           \
+            __m256i q0 = _mm256_loadu_si256((const __m256i *)(w + 2));                             \
+            __m256i q1 = _mm256_loadu_si256((const __m256i *)(w + 36));                            \
+            __m256i s0 = DOT_US(_mm256_sign_epi8(q0, q0), _mm256_sign_epi8(QM_LOADY(b), q0));      \
+            __m256i s1 = DOT_US(_mm256_sign_epi8(q1, q1), _mm256_sign_epi8(QM_LOADY(b + 1), q1));  \
             acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), QM_SCALE(w, b), acc0);                  \
             acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), QM_SCALE(w + 34, b + 1), acc1);         \
         }                                                                                          \
         for (; b < nb; b++, w += 34) {                                                             \
-            __m256i q0 = _mm256_loadu_si256((const __m256i *)(w + 2));                            \
-            __m256i s0 = DOT_US(_mm256_sign_epi8(q0, q0), _mm256_sign_epi8(QM_LOADY(b), q0));     \
+            __m256i q0 = _mm256_loadu_si256((const __m256i *)(w + 2));                             \
+            __m256i s0 = DOT_US(_mm256_sign_epi8(q0, q0), _mm256_sign_epi8(QM_LOADY(b), q0));      \
             acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), QM_SCALE(w, b), acc0);                  \
         }                                                                                          \
         return hsum8(_mm256_add_ps(acc0, acc1));                                                   \
@@ -253,7 +252,98 @@ QM_VNNI static inline __m256i dot_us_vnni(__m256i u, __m256i s)
 
 QM_KERNELS(avx2, QM_AVX2, dot_us_avx2)
 QM_KERNELS(vnni, QM_VNNI, dot_us_vnni)
+
+/* One weight row against four activation rows (prefill): each weight block
+ * is loaded and unpacked once for the four. x: the first row's blocks;
+ * `stride` blocks between rows. */
+#define QM_KERNELS4(SUF, ATTR, DOT_US)                                                             \
+    ATTR static void dot4_q4_0_##SUF(const uint8_t *w, const q8_act *x, int64_t stride,            \
+                                     int64_t nb, float *out)                                       \
+    {                                                                                              \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),            \
+                         _mm256_setzero_ps()};                                                     \
+        for (int64_t b = 0; b < nb; b++, w += 18) {                                                \
+            __m256i q = nibbles(w + 2);                                                            \
+            float dw = f16(w);                                                                     \
+            for (int r = 0; r < 4; r++) {                                                          \
+                const q8_act *y = x + r * stride + b;                                              \
+                __m256i s = DOT_US(q, _mm256_loadu_si256((const __m256i *)y->qs));                 \
+                s = _mm256_sub_epi32(s, _mm256_setr_epi32(8 * y->sum, 0, 0, 0, 0, 0, 0, 0));       \
+                acc[r] =                                                                           \
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * y->d), acc[r]);     \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < 4; r++)                                                                \
+            out[r] = hsum8(acc[r]);                                                                \
+    }                                                                                              \
+    ATTR static void dot4_q4_1_##SUF(const uint8_t *w, const q8_act *x, int64_t stride,            \
+                                     int64_t nb, float *out)                                       \
+    {                                                                                              \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),            \
+                         _mm256_setzero_ps()};                                                     \
+        float mins[4] = {0, 0, 0, 0};                                                              \
+        for (int64_t b = 0; b < nb; b++, w += 20) {                                                \
+            __m256i q = nibbles(w + 4);                                                            \
+            float dw = f16(w), mw = f16(w + 2);                                                    \
+            for (int r = 0; r < 4; r++) {                                                          \
+                const q8_act *y = x + r * stride + b;                                              \
+                __m256i s = DOT_US(q, _mm256_loadu_si256((const __m256i *)y->qs));                 \
+                acc[r] =                                                                           \
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * y->d), acc[r]);     \
+                mins[r] += mw * y->s;                                                              \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < 4; r++)                                                                \
+            out[r] = hsum8(acc[r]) + mins[r];                                                      \
+    }                                                                                              \
+    ATTR static void dot4_q8_0_##SUF(const uint8_t *w, const q8_act *x, int64_t stride,            \
+                                     int64_t nb, float *out)                                       \
+    {                                                                                              \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),            \
+                         _mm256_setzero_ps()};                                                     \
+        for (int64_t b = 0; b < nb; b++, w += 34) {                                                \
+            __m256i q = _mm256_loadu_si256((const __m256i *)(w + 2));                              \
+            __m256i aq = _mm256_sign_epi8(q, q);                                                   \
+            float dw = f16(w);                                                                     \
+            for (int r = 0; r < 4; r++) {                                                          \
+                const q8_act *y = x + r * stride + b;                                              \
+                __m256i s =                                                                        \
+                    DOT_US(aq, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), q));   \
+                acc[r] =                                                                           \
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * y->d), acc[r]);     \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < 4; r++)                                                                \
+            out[r] = hsum8(acc[r]);                                                                \
+    }
+
+QM_KERNELS4(avx2, QM_AVX2, dot_us_avx2)
+QM_KERNELS4(vnni, QM_VNNI, dot_us_vnni)
 #endif
+
+typedef void (*qdot4_fn)(const uint8_t *w, const q8_act *x, int64_t stride, int64_t nb, float *out);
+
+/* The four-row kernel for dt on this CPU, or NULL (then rows go one by one). */
+static qdot4_fn pick4(pce_dtype dt, qdot_fn one)
+{
+#ifdef QM_X86
+    if (one == dot_q4_0_vnni)
+        return dot4_q4_0_vnni;
+    if (one == dot_q4_1_vnni)
+        return dot4_q4_1_vnni;
+    if (one == dot_q8_0_vnni)
+        return dot4_q8_0_vnni;
+    if (one == dot_q4_0_avx2)
+        return dot4_q4_0_avx2;
+    if (one == dot_q4_1_avx2)
+        return dot4_q4_1_avx2;
+    if (one == dot_q8_0_avx2)
+        return dot4_q8_0_avx2;
+#endif
+    (void)dt;
+    (void)one;
+    return NULL;
+}
 
 static qdot_fn pick(pce_dtype dt)
 {
@@ -304,6 +394,7 @@ bool pce_cpu_quant_int8(pce_dtype dt)
 typedef struct qjob {
     const pce_exec_node *n;
     qdot_fn dot;
+    qdot4_fn dot4;
     const q8_act *xq; /* M rows of K / 32 blocks */
     int64_t b0, b1, i0, i1;
 } qjob;
@@ -316,7 +407,15 @@ static void qcols_task(void *arg, int64_t jb, int64_t je, int thread)
     int64_t M = d->ne[2], nbk = q->n->src[0].ne[3] / QK;
     for (int64_t j = jb; j < je; j++) {
         const uint8_t *w = (const uint8_t *)pce_cpu_at(b, q->b0, q->b1, 0, j);
-        for (int64_t m = 0; m < M; m++)
+        int64_t m = 0;
+        if (q->dot4)
+            for (; m + 4 <= M; m += 4) {
+                float o[4];
+                q->dot4(w, q->xq + m * nbk, nbk, nbk, o);
+                for (int r = 0; r < 4; r++)
+                    *(float *)pce_cpu_at(d, q->i0, q->i1, m + r, j) = o[r];
+            }
+        for (; m < M; m++)
             *(float *)pce_cpu_at(d, q->i0, q->i1, m, j) = q->dot(w, q->xq + m * nbk, nbk);
     }
 }
@@ -371,7 +470,9 @@ pce_status pce_cpu_matmul_quant(const pce_exec_node *n, cpu_exec *ex)
         for (int64_t i1 = 0; i1 < d->ne[1]; i1++) {
             ajob aj = {n, xq, pce_bc(i0, a->ne[0]), pce_bc(i1, a->ne[1]), tmp};
             pce_threadpool_parallel_for(ex->pool, M, 1, qrows_task, &aj);
-            qjob qj = {n, dot, xq, pce_bc(i0, b->ne[0]), pce_bc(i1, b->ne[1]), i0, i1};
+            qjob qj = {
+                n,  dot, pick4(b->dtype, dot), xq, pce_bc(i0, b->ne[0]), pce_bc(i1, b->ne[1]),
+                i0, i1};
             /* a column is M · K multiply-adds: small outputs batch a few columns */
             int64_t grain = (int64_t)(16384 / (M * K > 0 ? M * K : 1)) + 1;
             pce_threadpool_parallel_for(ex->pool, N, grain, qcols_task, &qj);

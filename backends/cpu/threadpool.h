@@ -22,9 +22,13 @@ typedef void (*pce_task_fn)(void *arg, int64_t begin, int64_t end, int thread);
 pce_status pce_threadpool_create(int n_threads, const cpu_set_t *affinity, pce_threadpool **out);
 void pce_threadpool_destroy(pce_threadpool *pool);
 int pce_threadpool_size(const pce_threadpool *pool);
-/* Splits [0, n) into one contiguous chunk per thread (each at least `grain`
- * indices; fewer threads when n is small) and waits for all of them. A NULL
- * pool runs fn(arg, 0, n, 0) inline. Not reentrant. */
+/* Splits [0, n) into contiguous chunks (up to four per thread, each at
+ * least `grain` indices) that the threads claim as they come free, the
+ * caller (thread 0) included, and waits for all of them. A thread may run
+ * several chunks, one after another; two chunks never run at once on one
+ * thread index, so per-thread scratch indexed by `thread` is safe. A NULL
+ * pool, or too little work for two chunks, runs fn(arg, 0, n, 0) inline.
+ * Not reentrant. */
 void pce_threadpool_parallel_for(pce_threadpool *pool, int64_t n, int64_t grain, pce_task_fn fn,
                                  void *arg);
 
