@@ -396,6 +396,9 @@ static pce_status add_device(pce_context *ctx, vk_instance *inst, const phys_sna
     p->dtype_supported[PCE_DTYPE_F16] = s->storage16;
     p->dtype_supported[PCE_DTYPE_BF16] = s->storage16;
     p->dtype_supported[PCE_DTYPE_I8] = s->storage8;
+    /* as weights (matmul's b, get_rows' table), read as uint words */
+    for (int d = PCE_DTYPE_Q8_0; d <= PCE_DTYPE_Q6_K; d++)
+        p->dtype_supported[d] = true;
     char heap[32], range[32], alloc[32];
     human(heap, sizeof heap, s->info.device_local_bytes);
     human(range, sizeof range, s->props.limits.maxStorageBufferRange);

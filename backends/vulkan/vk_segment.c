@@ -66,11 +66,16 @@ static bool no(why_buf *w, const char *fmt, ...)
     return false;
 }
 
-static bool dtype_ok(const vk_device *vd, pce_dtype t, why_buf *w)
+/* `weight`: the operand is matmul's b or get_rows' table, which may be
+ * block-quantized (read in its blocks by the q* kernels). */
+static bool dtype_ok(const vk_device *vd, pce_dtype t, bool weight, why_buf *w)
 {
-    if ((unsigned)t >= PCE_DTYPE_COUNT || pce_dtype_get_info(t)->is_quantized)
-        return no(w, "%s has no Vulkan kernels yet",
-                  (unsigned)t < PCE_DTYPE_COUNT ? pce_dtype_get_info(t)->name : "this dtype");
+    if ((unsigned)t >= PCE_DTYPE_COUNT)
+        return no(w, "dtype %d has no Vulkan kernels", (int)t);
+    if (pce_dtype_get_info(t)->is_quantized)
+        return weight ? true
+                      : no(w, "%s is read by Vulkan only as matmul's weight and get_rows' table",
+                           pce_dtype_get_info(t)->name);
     if ((t == PCE_DTYPE_F16 || t == PCE_DTYPE_BF16) && !vd->storage16)
         return no(w, "%s needs storageBuffer16BitAccess, which this device lacks", dt_name[t]);
     if (t == PCE_DTYPE_I8 && !vd->storage8)
@@ -113,6 +118,50 @@ static bool bind(const vk_device *vd, vk_dispatch *d, int s, const pce_tref *r, 
     for (int i = 0; i < PCE_MAX_DIMS; i++)
         d->pc.nb[4 * s + i] = write || r->ne[i] > 1 ? (int32_t)(r->nb[i] / es) : 0;
     (void)generic;
+    return true;
+}
+
+/* Binds block-quantized operand r (a weight whose rows of blocks run
+ * along dim kdim, nb[kdim] being one block) to slot s: the shaders read it
+ * as uint words at byte offsets (shaders/quant.glsl), so its offset and
+ * strides go to the push constants in bytes. Blocks whose size is a
+ * multiple of 4 are read a word at a time, so those must start on a word;
+ * the others (18, 22, 34, 210 bytes) on an even byte. */
+static bool bind_quant(const vk_device *vd, vk_dispatch *d, int s, const pce_tref *r, int kdim,
+                       why_buf *w)
+{
+    const pce_dtype_info *in = pce_dtype_get_info(r->dtype);
+    int64_t al = in->block_bytes % 4 ? 2 : 4;
+    if (r->nb[kdim] != (int64_t)in->block_bytes || r->ne[kdim] % in->block_size)
+        return no(w, "a %s operand must be read along its rows of blocks", in->name);
+    uint64_t span = (uint64_t)(r->ne[kdim] / in->block_size) * in->block_bytes;
+    for (int i = 0; i < PCE_MAX_DIMS; i++) {
+        if (i == kdim || r->ne[i] == 1)
+            continue;
+        if (r->nb[i] < 0 || r->nb[i] % al || r->nb[i] > INT32_MAX)
+            return no(w,
+                      "a %s operand's stride of %lld bytes is not a multiple of %lld within 2^31",
+                      in->name, (long long)r->nb[i], (long long)al);
+        span += (uint64_t)((r->ne[i] - 1) * r->nb[i]);
+    }
+    uint64_t base = (r->buf ? r->buf->offset : 0) + r->offset;
+    if (base % (uint64_t)al)
+        return no(w, "a %s operand starts at byte %llu, not a multiple of %lld", in->name,
+                  (unsigned long long)base, (long long)al);
+    uint64_t align = vd->props.limits.minStorageBufferOffsetAlignment;
+    if (align < 4)
+        align = 4;
+    uint64_t desc = base & ~(align - 1);
+    uint64_t range = (base - desc + span + 3) & ~3ull;
+    if (range > vd->props.limits.maxStorageBufferRange)
+        return no(w, "an operand spans %llu bytes, over maxStorageBufferRange (%u)",
+                  (unsigned long long)range, vd->props.limits.maxStorageBufferRange);
+    d->b[s] = (VkDescriptorBufferInfo){r->buf ? r->buf->buf : VK_NULL_HANDLE, desc, range};
+    d->used[s] = true;
+    d->written[s] = false;
+    d->pc.off[s] = (uint32_t)(base - desc);
+    for (int i = 0; i < PCE_MAX_DIMS; i++)
+        d->pc.nb[4 * s + i] = i == kdim || r->ne[i] > 1 ? (int32_t)r->nb[i] : 0;
     return true;
 }
 
@@ -224,8 +273,64 @@ static bool copy_dispatch(const vk_device *vd, vk_dispatch *d, const pce_tref *s
            (op == U_CAUSAL || ((void)mark_flat(d), true));
 }
 
+/* shaders/qgemv.comp: rows of w one subgroup takes at once (QR), the most
+ * rows of x one workgroup takes (MX; the dispatch's count is the OP
+ * constant), and up to which M it beats qmatmul's 64-row tiles (which
+ * waste most of their work on a prompt of a few tokens). */
+#define QGEMV_ROWS 4
+#define QGEMV_XROWS 4
+#define QGEMV_MAX_M 8
+
+/* a · wᵀ with w block-quantized: qgemv (one subgroup per 4 rows of w) for
+ * M <= 8, else qmatmul's tiles, both dequantizing inside the kernel. */
+static bool qmatmul(const vk_device *vd, const pce_exec_node *n, vk_dispatch *d, why_buf *w)
+{
+    const pce_tref *a = &n->src[0], *b = &n->src[1], *o = &n->dst;
+    int64_t M = o->ne[2], N = o->ne[3], K = a->ne[3];
+    const char *qn = pce_dtype_get_info(b->dtype)->name;
+    if (!bind(vd, d, 3, o, false, true, w) || !shape(d, o->ne, w) ||
+        !bind(vd, d, 0, a, false, false, w) || !bind_quant(vd, d, 1, b, 2, w))
+        return false;
+    d->pc.ip[0] = (int32_t)K;
+    uint64_t batch = (uint64_t)o->ne[0] * (uint64_t)o->ne[1];
+    if (M <= QGEMV_MAX_M && vd->subgroup_arith) {
+        /* rows of x per workgroup: the OP constant (the loops over them unroll) */
+        d->op = (int)(M < QGEMV_XROWS ? M : QGEMV_XROWS);
+        uint64_t chunks = ((uint64_t)M + (uint64_t)d->op - 1) / (uint64_t)d->op;
+        if (batch * chunks > vd->props.limits.maxComputeWorkGroupCount[2])
+            return no(w, "%llu matmul batches exceed the device's limit",
+                      (unsigned long long)batch);
+        if (!variant(d, w, "qgemv_%s_%s", dt_name[a->dtype], qn))
+            return false;
+        /* a workgroup's subgroups take QGEMV_ROWS rows of w each in turn */
+        uint32_t sgs = vd->wg / (vd->subgroup ? vd->subgroup : 1);
+        d->pc.ip[1] = (int32_t)((sgs ? sgs : 1) * QGEMV_ROWS);
+        d->pc.ip[2] = (int32_t)chunks;
+        if (!spread(vd, d, ((uint64_t)N + (uint64_t)d->pc.ip[1] - 1) / (uint64_t)d->pc.ip[1], w))
+            return false;
+        d->groups[2] = (uint32_t)(batch * chunks);
+        return true;
+    }
+    if (batch > vd->props.limits.maxComputeWorkGroupCount[2])
+        return no(w, "%llu matmul batches exceed the device's limit", (unsigned long long)batch);
+    if (!variant(d, w, "qmatmul_%s_%s", dt_name[a->dtype], qn))
+        return false;
+    d->pc.ip[1] = d->pc.nb[3] == 1 ? 1 : 0;
+    uint64_t gx = ((uint64_t)N + 63) / 64, gy = ((uint64_t)M + 63) / 64;
+    if (gx > vd->props.limits.maxComputeWorkGroupCount[0] ||
+        gy > vd->props.limits.maxComputeWorkGroupCount[1])
+        return no(w, "matmul of %lld x %lld outputs exceeds the workgroup count limit",
+                  (long long)M, (long long)N);
+    d->groups[0] = (uint32_t)gx;
+    d->groups[1] = (uint32_t)gy;
+    d->groups[2] = (uint32_t)batch;
+    return true;
+}
+
 static bool matmul(const vk_device *vd, const pce_exec_node *n, vk_dispatch *d, why_buf *w)
 {
+    if (pce_dtype_get_info(n->src[1].dtype)->is_quantized)
+        return qmatmul(vd, n, d, w);
     const pce_tref *a = &n->src[0], *b = &n->src[1], *o = &n->dst;
     int64_t M = o->ne[2], N = o->ne[3], K = a->ne[3];
     if (!bind(vd, d, 3, o, false, true, w) || !shape(d, o->ne, w))
@@ -282,10 +387,12 @@ static bool matmul(const vk_device *vd, const pce_exec_node *n, vk_dispatch *d, 
 static int translate(const vk_device *vd, const pce_exec_node *n, int idx, vk_dispatch out[2],
                      why_buf *w)
 {
-    for (int i = 0; i < n->nsrc; i++)
-        if (n->has_src[i] && !dtype_ok(vd, n->src[i].dtype, w))
+    for (int i = 0; i < n->nsrc; i++) {
+        bool weight = (n->op == PCE_OP_MATMUL && i == 1) || (n->op == PCE_OP_GET_ROWS && i == 0);
+        if (n->has_src[i] && !dtype_ok(vd, n->src[i].dtype, weight, w))
             return 0;
-    if (!dtype_ok(vd, n->dst.dtype, w))
+    }
+    if (!dtype_ok(vd, n->dst.dtype, false, w))
         return 0;
     vk_dispatch *d = &out[0];
     init_dispatch(d, idx, 0);
@@ -385,6 +492,14 @@ static int translate(const vk_device *vd, const pce_exec_node *n, int idx, vk_di
         d->pc.ip[0] = (int32_t)s0->ne[2];
         d->pc.ip[1] = idx;
         d->used[4] = d->written[4] = true;
+        if (pce_dtype_get_info(s0->dtype)->is_quantized) {
+            /* one item per group of 8 weights */
+            ok = variant(d, w, "get_rows_%s", pce_dtype_get_info(s0->dtype)->name) &&
+                 bind_quant(vd, d, 0, s0, 3, w) && bind(vd, d, 1, &n->src[1], false, false, w) &&
+                 bind(vd, d, 3, dst, false, true, w) && shape(d, dst->ne, w);
+            d->pc.n /= 8;
+            return ok && elementwise(vd, d, w) ? 1 : 0;
+        }
         ok = variant(d, w, "get_rows_%s", dt_name[s0->dtype]) &&
              bind(vd, d, 0, s0, false, false, w) && bind(vd, d, 1, &n->src[1], false, false, w) &&
              bind(vd, d, 3, dst, false, true, w) && shape(d, dst->ne, w) && elementwise(vd, d, w);
