@@ -319,7 +319,74 @@ QM_KERNELS(vnni, QM_VNNI, dot_us_vnni)
 
 QM_KERNELS4(avx2, QM_AVX2, dot_us_avx2)
 QM_KERNELS4(vnni, QM_VNNI, dot_us_vnni)
+
+/* Two weight rows against one activation row (decode): each activation
+ * block is loaded once for both rows, and the two rows' chains of
+ * multiply-adds interleave. `rs`: bytes from one weight row to the next. */
+#define QM_KERNELS2(SUF, ATTR, DOT_US)                                                             \
+    ATTR static void dot2_q4_1_##SUF(const uint8_t *w, int64_t rs, const q8_act *x, int64_t nb,    \
+                                     float *out)                                                   \
+    {                                                                                              \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                                 \
+        float m0 = 0, m1 = 0;                                                                      \
+        const uint8_t *v = w + rs;                                                                 \
+        for (int64_t b = 0; b < nb; b++, w += 20, v += 20) {                                       \
+            __m256i y = QM_LOADY(b);                                                               \
+            __m256 dy = _mm256_set1_ps(x[b].d);                                                    \
+            __m256i s0 = DOT_US(nibbles(w + 4), y), s1 = DOT_US(nibbles(v + 4), y);                \
+            a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0),                                           \
+                                 _mm256_mul_ps(_mm256_set1_ps(f16(w)), dy), a0);                   \
+            a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1),                                           \
+                                 _mm256_mul_ps(_mm256_set1_ps(f16(v)), dy), a1);                   \
+            m0 += f16(w + 2) * x[b].s;                                                             \
+            m1 += f16(v + 2) * x[b].s;                                                             \
+        }                                                                                          \
+        out[0] = hsum8(a0) + m0;                                                                   \
+        out[1] = hsum8(a1) + m1;                                                                   \
+    }                                                                                              \
+    ATTR static void dot2_q8_0_##SUF(const uint8_t *w, int64_t rs, const q8_act *x, int64_t nb,    \
+                                     float *out)                                                   \
+    {                                                                                              \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                                 \
+        const uint8_t *v = w + rs;                                                                 \
+        for (int64_t b = 0; b < nb; b++, w += 34, v += 34) {                                       \
+            __m256i y = QM_LOADY(b);                                                               \
+            __m256 dy = _mm256_set1_ps(x[b].d);                                                    \
+            __m256i q0 = _mm256_loadu_si256((const __m256i *)(w + 2));                             \
+            __m256i q1 = _mm256_loadu_si256((const __m256i *)(v + 2));                             \
+            __m256i s0 = DOT_US(_mm256_sign_epi8(q0, q0), _mm256_sign_epi8(y, q0));                \
+            __m256i s1 = DOT_US(_mm256_sign_epi8(q1, q1), _mm256_sign_epi8(y, q1));                \
+            a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0),                                           \
+                                 _mm256_mul_ps(_mm256_set1_ps(f16(w)), dy), a0);                   \
+            a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1),                                           \
+                                 _mm256_mul_ps(_mm256_set1_ps(f16(v)), dy), a1);                   \
+        }                                                                                          \
+        out[0] = hsum8(a0);                                                                        \
+        out[1] = hsum8(a1);                                                                        \
+    }
+
+QM_KERNELS2(avx2, QM_AVX2, dot_us_avx2)
+QM_KERNELS2(vnni, QM_VNNI, dot_us_vnni)
 #endif
+
+typedef void (*qdot2_fn)(const uint8_t *w, int64_t rs, const q8_act *x, int64_t nb, float *out);
+
+/* The two-row decode kernel for the one-row kernel `one`, or NULL. */
+static qdot2_fn pick2(qdot_fn one)
+{
+#ifdef QM_X86
+    if (one == dot_q4_1_vnni)
+        return dot2_q4_1_vnni;
+    if (one == dot_q8_0_vnni)
+        return dot2_q8_0_vnni;
+    if (one == dot_q4_1_avx2)
+        return dot2_q4_1_avx2;
+    if (one == dot_q8_0_avx2)
+        return dot2_q8_0_avx2;
+#endif
+    (void)one;
+    return NULL;
+}
 
 typedef void (*qdot4_fn)(const uint8_t *w, const q8_act *x, int64_t stride, int64_t nb, float *out);
 
@@ -395,6 +462,7 @@ typedef struct qjob {
     const pce_exec_node *n;
     qdot_fn dot;
     qdot4_fn dot4;
+    qdot2_fn dot2;
     const q8_act *xq; /* M rows of K / 32 blocks */
     int64_t b0, b1, i0, i1;
 } qjob;
@@ -405,6 +473,17 @@ static void qcols_task(void *arg, int64_t jb, int64_t je, int thread)
     const qjob *q = arg;
     const pce_tref *b = &q->n->src[1], *d = &q->n->dst;
     int64_t M = d->ne[2], nbk = q->n->src[0].ne[3] / QK;
+    if (M == 1 && q->dot2) { /* decode: weight rows in pairs */
+        int64_t j = jb;
+        for (; j + 2 <= je; j += 2) {
+            const uint8_t *w = (const uint8_t *)pce_cpu_at(b, q->b0, q->b1, 0, j);
+            float o[2];
+            q->dot2(w, b->nb[3], q->xq, nbk, o);
+            *(float *)pce_cpu_at(d, q->i0, q->i1, 0, j) = o[0];
+            *(float *)pce_cpu_at(d, q->i0, q->i1, 0, j + 1) = o[1];
+        }
+        jb = j;
+    }
     for (int64_t j = jb; j < je; j++) {
         const uint8_t *w = (const uint8_t *)pce_cpu_at(b, q->b0, q->b1, 0, j);
         int64_t m = 0;
@@ -470,9 +549,15 @@ pce_status pce_cpu_matmul_quant(const pce_exec_node *n, cpu_exec *ex)
         for (int64_t i1 = 0; i1 < d->ne[1]; i1++) {
             ajob aj = {n, xq, pce_bc(i0, a->ne[0]), pce_bc(i1, a->ne[1]), tmp};
             pce_threadpool_parallel_for(ex->pool, M, 1, qrows_task, &aj);
-            qjob qj = {
-                n,  dot, pick4(b->dtype, dot), xq, pce_bc(i0, b->ne[0]), pce_bc(i1, b->ne[1]),
-                i0, i1};
+            qjob qj = {n,
+                       dot,
+                       pick4(b->dtype, dot),
+                       pick2(dot),
+                       xq,
+                       pce_bc(i0, b->ne[0]),
+                       pce_bc(i1, b->ne[1]),
+                       i0,
+                       i1};
             /* a column is M · K multiply-adds: small outputs batch a few columns */
             int64_t grain = (int64_t)(16384 / (M * K > 0 ? M * K : 1)) + 1;
             pce_threadpool_parallel_for(ex->pool, N, grain, qcols_task, &qj);
