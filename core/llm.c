@@ -154,10 +154,13 @@ static pce_tensor *w(builder *b, const char *fmt, int layer)
     snprintf(name, sizeof name, fmt, layer);
     /* a weight used twice (tied embeddings: the table and the head) is one
      * tensor of the graph */
+    /* a graph already in error returns NULL for everything: the weight is
+     * missing only if the graph was fine before asking for it */
+    bool was_ok = pce_graph_status(b->g) == PCE_OK;
     pce_tensor *t = pce_graph_find(b->g, name);
     if (!t)
         t = pce_graph_weight_from_file(b->g, b->m->file, name);
-    if (!t && !b->err[0])
+    if (!t && was_ok && !b->err[0])
         snprintf(b->err, sizeof b->err, "%s", name);
     return t;
 }
