@@ -240,6 +240,10 @@ static pce_status download(pce_device *dev, pce_buffer *b, size_t off, void *dst
 
 /* ---- node translation -------------------------------------------------- */
 
+_Static_assert(PCE_GPU_I8 == (int)PCE_DTYPE_I8 && PCE_GPU_Q8_0 == (int)PCE_DTYPE_Q8_0 &&
+                   PCE_GPU_Q6_K == (int)PCE_DTYPE_Q6_K,
+               "the kernels' dtype codes are pce_dtype's values");
+
 static pce_gpu_tensor tensor(const pce_tref *r, bool write)
 {
     pce_gpu_tensor t = {0};
@@ -249,6 +253,69 @@ static pce_gpu_tensor tensor(const pce_tref *r, bool write)
     for (int i = 0; i < PCE_MAX_DIMS; i++)
         t.nb[i] = write || r->ne[i] > 1 ? r->nb[i] / es : 0;
     return t;
+}
+
+/* Whether block-quantized operand r can be read by the kernels: its rows
+ * of blocks along dim kdim (nb[kdim] one block, whole blocks), its start
+ * and other strides multiples of 4 for blocks whose size is (read a word at
+ * a time), else of 2. If not, why (when why is not NULL). */
+static bool quant_ok(const pce_tref *r, int kdim, char *why, size_t cap)
+{
+    const pce_dtype_info *in = pce_dtype_get_info(r->dtype);
+    int64_t al = in->block_bytes % 4 ? 2 : 4;
+    const char *fail = NULL;
+    char buf[160];
+    if (r->nb[kdim] != (int64_t)in->block_bytes || r->ne[kdim] % in->block_size) {
+        fail = "must be read along its rows of whole blocks";
+    } else {
+        uint64_t base = (r->buf ? (uint64_t)(uintptr_t)r->buf->ptr : 0) + r->offset;
+        for (int i = 0; i < PCE_MAX_DIMS && !fail; i++)
+            if (i != kdim && r->ne[i] > 1 && (r->nb[i] < 0 || r->nb[i] % al)) {
+                snprintf(buf, sizeof buf, "has a stride of %lld bytes, not a multiple of %lld",
+                         (long long)r->nb[i], (long long)al);
+                fail = buf;
+            }
+        if (!fail && base % (uint64_t)al) {
+            snprintf(buf, sizeof buf, "starts at byte %llu, not a multiple of %lld",
+                     (unsigned long long)base, (long long)al);
+            fail = buf;
+        }
+    }
+    if (fail && why)
+        snprintf(why, cap, "a %s operand %s", in->name, fail);
+    return !fail;
+}
+
+/* A block-quantized operand as the kernels take it: strides in bytes. */
+static pce_gpu_tensor qtensor(const pce_tref *r, int kdim)
+{
+    pce_gpu_tensor t = {0};
+    t.data = r->buf ? r->buf->ptr + r->offset : NULL;
+    t.dtype = (int)r->dtype;
+    for (int i = 0; i < PCE_MAX_DIMS; i++)
+        t.nb[i] = i == kdim || r->ne[i] > 1 ? r->nb[i] : 0;
+    return t;
+}
+
+/* Whether a quantized operand of node n sits where a kernel reads one:
+ * matmul's weight (src[1], k along its rows) or get_rows' table; why not
+ * otherwise. */
+static bool quant_operands_ok(const pce_exec_node *n, const char *backend, char *why, size_t cap)
+{
+    for (int i = 0; i < n->nsrc; i++) {
+        if (!n->has_src[i] || !pce_dtype_get_info(n->src[i].dtype)->is_quantized)
+            continue;
+        bool weight = (n->op == PCE_OP_MATMUL && i == 1) || (n->op == PCE_OP_GET_ROWS && i == 0);
+        if (!weight) {
+            if (why)
+                snprintf(why, cap, "%s is read by %s only as matmul's weight and get_rows' table",
+                         pce_dtype_get_info(n->src[i].dtype)->name, backend);
+            return false;
+        }
+        if (!quant_ok(&n->src[i], n->op == PCE_OP_MATMUL ? 2 : 3, why, cap))
+            return false;
+    }
+    return true;
 }
 
 static void init_item(gpu_item *it, int kernel, int op, const int64_t ne[4])
@@ -348,10 +415,11 @@ static bool strides_ok(const pce_tref *r)
 /* Node n (position idx) as one or two items; 0 if it cannot run here. */
 static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu_item out[2])
 {
-    if (!strides_ok(&n->dst))
+    if (!strides_ok(&n->dst) || !quant_operands_ok(n, dev->props.backend, NULL, 0))
         return 0;
     for (int i = 0; i < n->nsrc; i++)
-        if (n->has_src[i] && !strides_ok(&n->src[i]))
+        if (n->has_src[i] && !pce_dtype_get_info(n->src[i].dtype)->is_quantized &&
+            !strides_ok(&n->src[i]))
             return 0;
     const gpu_device *gd = dev->impl;
     const pce_tref *dst = &n->dst, *s0 = &n->src[0];
@@ -448,7 +516,8 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
         break;
     case PCE_OP_GET_ROWS:
         init_item(it, PCE_GPU_GET_ROWS, 0, dst->ne);
-        it->l.t[0] = tensor(s0, false);
+        it->l.t[0] =
+            pce_dtype_get_info(s0->dtype)->is_quantized ? qtensor(s0, 3) : tensor(s0, false);
         it->l.t[1] = tensor(&n->src[1], false);
         it->l.t[3] = tensor(dst, true);
         it->l.ip[0] = (int32_t)s0->ne[2];
@@ -468,6 +537,16 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
     case PCE_OP_MATMUL: {
         const pce_tref *a = s0, *b = &n->src[1];
         int64_t M = dst->ne[2], N = dst->ne[3];
+        if (pce_dtype_get_info(b->dtype)->is_quantized) {
+            /* x w^T, w in its blocks: never cuBLAS; op 0, the kernel picks
+             * the matrix-vector or the tiled form by M */
+            init_item(it, PCE_GPU_MATMUL, 0, dst->ne);
+            it->l.t[0] = tensor(a, false);
+            it->l.t[1] = qtensor(b, 2);
+            it->l.t[3] = tensor(dst, true);
+            it->l.ip[0] = (int32_t)a->ne[3];
+            break;
+        }
 #ifdef PCE_GPU_CUBLAS
         if (gd->use_blas && a->buf && b->buf && dst->buf && blas_gemm(n, &it->g)) {
             it->blas = true;
@@ -508,12 +587,8 @@ static int translate(const pce_device *dev, const pce_exec_node *n, int idx, gpu
 
 static bool supports(const pce_device *dev, const pce_exec_node *n, char *why, size_t cap)
 {
-    for (int i = 0; i < n->nsrc; i++)
-        if (n->has_src[i] && pce_dtype_get_info(n->src[i].dtype)->is_quantized) {
-            snprintf(why, cap, "%s weights have no %s kernel yet",
-                     pce_dtype_get_info(n->src[i].dtype)->name, dev->props.backend);
-            return false;
-        }
+    if (!quant_operands_ok(n, dev->props.backend, why, cap))
+        return false;
     gpu_item it[2];
     if (translate(dev, n, 0, it))
         return true;

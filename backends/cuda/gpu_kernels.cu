@@ -5,10 +5,13 @@
  * 64-bit element indices. The interface is gpu_kernels.h.
  *
  * Layout: storage-type loads and stores; block reductions; elementwise
- * grid-stride kernels; row kernels (a block per row); matmul and gemv; the
- * dtype dispatch behind pce_gpu_kernel_exists / pce_gpu_kernel_launch. */
+ * grid-stride kernels; row kernels (a block per row); matmul and gemv;
+ * get_rows, gemv and matmul for block-quantized weights (decoded by
+ * gpu_quant.cuh); the dtype dispatch behind pce_gpu_kernel_exists /
+ * pce_gpu_kernel_launch. */
 #include "gpu_compat.h"
 #include "gpu_kernels.h"
+#include "gpu_quant.cuh"
 
 #include <stdint.h>
 
@@ -761,6 +764,243 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
+/* ---- block-quantized weights -------------------------------------------
+ * get_rows, a matrix-vector and a tiled matmul for GGUF's formats, read in
+ * their blocks through gpu_quant.cuh (never an f32 copy of the weights). */
+
+/* get_rows from a quantized table: one item per group of 8 weights of a
+ * destination row (l.ne is D's shape; its rows of ne[3] weights). */
+template <int QT>
+__global__ void __launch_bounds__(kThreads)
+    k_qget_rows(const pce_gpu_launch l, int64_t items, bool small)
+{
+    const pce_gpu_tensor &A = l.t[0], &I = l.t[1], &D = l.t[3];
+    const int32_t *ids = static_cast<const int32_t *>(I.data);
+    const uint8_t *tab = static_cast<const uint8_t *>(A.data);
+    float *Dp = static_cast<float *>(D.data);
+    const int64_t gpr = l.ne[3] / 8; /* groups per row */
+    for (int64_t i = item_index(); i < items; i += item_stride()) {
+        const int64_t r = i / gpr, g = i % gpr, it = g >> 2;
+        const int p = (int)(g & 3);
+        const crd c = row_coords(r, l.ne, small);
+        const int32_t id = ids[c.z * I.nb[3]];
+        const int64_t db = at(D, c);
+        const int64_t klo = 32 * it + q_pos_lo<QT>(p), khi = 32 * it + q_pos_hi<QT>(p);
+        if (id < 0 || id >= l.ip[0]) {
+            if (g == 0)
+                report_error(l.err, l.ip[1], c.z, id);
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                Dp[db + (klo + j) * D.nb[3]] = 0.0f;
+                Dp[db + (khi + j) * D.nb[3]] = 0.0f;
+            }
+            continue;
+        }
+        const qgroup q = q_group<QT>(q_head<QT>(tab + (int64_t)id * A.nb[2], it), p);
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            Dp[db + (klo + j) * D.nb[3]] = q_deq<QT>(q, q.lo[j]);
+            Dp[db + (khi + j) * D.nb[3]] = q_deq<QT>(q, q.hi[j]);
+        }
+    }
+}
+
+/* x w^T with w quantized, for decode (M = 1) and short prompts: D[b, m, n]
+ * = sum_k A[b, m, k] W[b, n, k]. A block takes kQGemvRows rows of W and XR
+ * rows of A (a chunk; blockIdx.z spreads the batch times the chunks); each
+ * warp takes kQRows rows of W at a time, its lanes the rows' groups of 8
+ * weights in turn (neighbouring lanes read neighbouring bytes), each group
+ * decoded once for the XR rows of A and each load of A serving the kQRows
+ * rows; scale and min are folded into one multiply-add per group, and a
+ * warp sum ends each output. */
+constexpr int kQRows = 4;
+constexpr int kQGemvRows = 32;
+constexpr int kQGemvXRows = 4; /* XR: 1 (decode) or this */
+constexpr int64_t kQGemvMaxM = 8;
+
+template <int AT, int QT, int XR>
+__global__ void __launch_bounds__(kThreads)
+    k_qgemv(const pce_gpu_launch l, int64_t zs, int64_t chunks, int64_t row_groups)
+{
+    typedef qtype<QT> Q;
+    /* groups an invocation takes per head: the K-quants' heads cost more */
+    constexpr int QG = Q::weights == 256 ? 2 : 1;
+    const pce_gpu_tensor &A = l.t[0], &W = l.t[1], &D = l.t[3];
+    const int64_t M = l.ne[2], N = l.ne[3], K = l.ip[0], units = K / (8 * QG);
+    const int lane = threadIdx.x % PCE_WARP, warp = threadIdx.x / PCE_WARP;
+    const int nw = kThreads / PCE_WARP;
+    const uint8_t *Wp = static_cast<const uint8_t *>(W.data);
+    float *Dp = static_cast<float *>(D.data);
+    for (int64_t z = blockIdx.z; z < zs; z += gridDim.z) {
+        const int64_t bz = z / chunks, m0 = z % chunks * XR;
+        const int xn = M - m0 < XR ? (int)(M - m0) : XR; /* rows of A here */
+        const int64_t b0 = bz / l.ne[1], b1 = bz % l.ne[1];
+        const int64_t ab = b0 * A.nb[0] + b1 * A.nb[1] + m0 * A.nb[2];
+        const int64_t db = b0 * D.nb[0] + b1 * D.nb[1] + m0 * D.nb[2];
+        const uint8_t *wb = Wp + b0 * W.nb[0] + b1 * W.nb[1];
+        for (int64_t g = blockIdx.x; g < row_groups; g += gridDim.x)
+            for (int r = warp * kQRows; r < kQGemvRows; r += nw * kQRows) {
+                const int64_t row = g * kQGemvRows + r;
+                if (row >= N) /* uniform across the warp: shuffles stay whole */
+                    break;
+                const uint8_t *rb[kQRows];
+#pragma unroll
+                for (int i = 0; i < kQRows; i++) /* past N: computed, not stored */
+                    rb[i] = wb + (row + i < N ? row + i : N - 1) * W.nb[3];
+                float s[XR][kQRows];
+#pragma unroll
+                for (int m = 0; m < XR; m++)
+#pragma unroll
+                    for (int i = 0; i < kQRows; i++)
+                        s[m][i] = 0.0f;
+                for (int64_t u = lane; u < units; u += PCE_WARP) {
+                    const int64_t it = u * QG >> 2;
+                    const int p0 = (int)(u * QG & 3);
+                    qhead hd[kQRows];
+#pragma unroll
+                    for (int i = 0; i < kQRows; i++)
+                        hd[i] = q_head<QT>(rb[i], it);
+#pragma unroll
+                    for (int pp = 0; pp < QG; pp++) {
+                        const int p = p0 + pp;
+                        qgroup q[kQRows];
+#pragma unroll
+                        for (int i = 0; i < kQRows; i++)
+                            q[i] = q_group<QT>(hd[i], p);
+                        const int64_t kl = ab + (32 * it + q_pos_lo<QT>(p)) * A.nb[3];
+                        const int64_t kh = ab + (32 * it + q_pos_hi<QT>(p)) * A.nb[3];
+#pragma unroll
+                        for (int m = 0; m < XR; m++) {
+                            if (m >= xn) /* no break: the loop unrolls */
+                                continue;
+                            float xl[4], xh[4];
+#pragma unroll
+                            for (int j = 0; j < 4; j++) {
+                                xl[j] = ld<AT>(A.data, kl + m * A.nb[2] + j * A.nb[3]);
+                                xh[j] = ld<AT>(A.data, kh + m * A.nb[2] + j * A.nb[3]);
+                            }
+#pragma unroll
+                            for (int i = 0; i < kQRows; i++) {
+                                float t = 0.0f;
+#pragma unroll
+                                for (int j = 0; j < 4; j++)
+                                    t = fmaf(xh[j], q[i].hi[j], fmaf(xl[j], q[i].lo[j], t));
+                                s[m][i] = fmaf(q[i].sc, t, s[m][i]);
+                                if constexpr (Q::has_min)
+                                    s[m][i] = fmaf(q[i].mn,
+                                                   ((xl[0] + xh[0]) + (xl[1] + xh[1])) +
+                                                       ((xl[2] + xh[2]) + (xl[3] + xh[3])),
+                                                   s[m][i]);
+                            }
+                        }
+                    }
+                }
+#pragma unroll
+                for (int m = 0; m < XR; m++) {
+                    if (m >= xn)
+                        continue;
+#pragma unroll
+                    for (int i = 0; i < kQRows; i++) {
+                        const float t = warp_sum(s[m][i]);
+                        if (lane == 0 && row + i < N)
+                            Dp[db + m * D.nb[2] + (row + i) * D.nb[3]] = t;
+                    }
+                }
+            }
+    }
+}
+
+/* x w^T with w quantized, for M > 8: k_matmul's 64x64 tiles of D, K in
+ * steps of 32 (one item of each row of W). Each step every thread
+ * dequantizes one group of 8 weights of one row of W, exactly, into shared
+ * memory, so W is read once per tile and never copied out dequantized. */
+constexpr int QBK = 32;
+
+template <int AT, int QT>
+__global__ void __launch_bounds__(kThreads)
+    k_qmatmul(const pce_gpu_launch l, int64_t batch, int64_t tiles_m, int64_t tiles_n)
+{
+    __shared__ __align__(16) float As[QBK][BM + kPad]; /* As[k][m] */
+    __shared__ __align__(16) float Bs[QBK][BN + kPad]; /* Bs[k][n] = W[n, k] */
+    const pce_gpu_tensor &A = l.t[0], &W = l.t[1], &D = l.t[3];
+    const int64_t M = l.ne[2], N = l.ne[3], K = l.ip[0];
+    const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+    const bool a_kfast = A.nb[3] == 1;
+    /* this thread's group of W: row n0 + wn, group wp of each item */
+    const int wn = tid >> 2, wp = tid & 3;
+    const int plo = q_pos_lo<QT>(wp), phi = q_pos_hi<QT>(wp);
+    const uint8_t *Wp = static_cast<const uint8_t *>(W.data);
+    float *Dp = static_cast<float *>(D.data);
+
+    for (int64_t bz = blockIdx.z; bz < batch; bz += gridDim.z) {
+        const int64_t b0 = bz / l.ne[1], b1 = bz % l.ne[1];
+        const int64_t abase = b0 * A.nb[0] + b1 * A.nb[1];
+        const int64_t dbase = b0 * D.nb[0] + b1 * D.nb[1];
+        const uint8_t *wb = Wp + b0 * W.nb[0] + b1 * W.nb[1];
+        for (int64_t tm = blockIdx.y; tm < tiles_m; tm += gridDim.y)
+            for (int64_t tn = blockIdx.x; tn < tiles_n; tn += gridDim.x) {
+                const int64_t m0 = tm * BM, n0 = tn * BN, gn = n0 + wn;
+                const uint8_t *rb = wb + (gn < N ? gn : 0) * W.nb[3];
+                float acc[4][4];
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++)
+                        acc[i][j] = 0.0f;
+
+                for (int64_t k0 = 0; k0 < K; k0 += QBK) {
+#pragma unroll
+                    for (int q = 0; q < BM * QBK / kThreads; q++) {
+                        const int e = tid + q * kThreads;
+                        const int am = a_kfast ? e / QBK : e % BM;
+                        const int ak = a_kfast ? e % QBK : e / BM;
+                        const int64_t gm = m0 + am;
+                        As[ak][am] =
+                            gm < M ? ld<AT>(A.data, abase + gm * A.nb[2] + (k0 + ak) * A.nb[3])
+                                   : 0.0f;
+                    }
+                    if (gn < N) {
+                        const qgroup g = q_group<QT>(q_head<QT>(rb, k0 / 32), wp);
+#pragma unroll
+                        for (int i = 0; i < 4; i++) {
+                            Bs[plo + i][wn] = q_deq<QT>(g, g.lo[i]);
+                            Bs[phi + i][wn] = q_deq<QT>(g, g.hi[i]);
+                        }
+                    } else {
+#pragma unroll
+                        for (int i = 0; i < 4; i++) {
+                            Bs[plo + i][wn] = 0.0f;
+                            Bs[phi + i][wn] = 0.0f;
+                        }
+                    }
+                    __syncthreads();
+#pragma unroll
+                    for (int k = 0; k < QBK; k++) {
+                        const float4 a = *reinterpret_cast<const float4 *>(&As[k][4 * ty]);
+                        const float4 b = *reinterpret_cast<const float4 *>(&Bs[k][4 * tx]);
+                        const float av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+                        for (int i = 0; i < 4; i++)
+#pragma unroll
+                            for (int j = 0; j < 4; j++)
+                                acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+                    }
+                    __syncthreads();
+                }
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const int64_t m = m0 + 4 * ty + i;
+#pragma unroll
+                    for (int j = 0; j < 4; j++) {
+                        const int64_t nn = n0 + 4 * tx + j;
+                        if (m < M && nn < N)
+                            Dp[dbase + m * D.nb[2] + nn * D.nb[3]] = acc[i][j];
+                    }
+                }
+            }
+    }
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 template <int V> struct dtc {
@@ -777,6 +1017,17 @@ static bool is_dtype(int dt)
     return dt >= PCE_GPU_F32 && dt <= PCE_GPU_I8;
 }
 
+static bool is_quant(int dt)
+{
+    return dt >= PCE_GPU_Q8_0 && dt <= PCE_GPU_Q6_K;
+}
+
+/* weights per block of a quantized dtype */
+static int64_t quant_weights(int dt)
+{
+    return dt >= PCE_GPU_Q4_K ? 256 : 32;
+}
+
 /* Calls f(dtc<dt>()) for a float dtype (checked before). */
 template <typename F> void with_float(int dt, F &&f)
 {
@@ -784,6 +1035,21 @@ template <typename F> void with_float(int dt, F &&f)
     case PCE_GPU_F32: f(dtc<PCE_GPU_F32>()); break;
     case PCE_GPU_F16: f(dtc<PCE_GPU_F16>()); break;
     default: f(dtc<PCE_GPU_BF16>()); break;
+    }
+}
+
+/* Calls f(dtc<dt>()) for a quantized dtype (checked before). */
+template <typename F> void with_quant(int dt, F &&f)
+{
+    switch (dt) {
+    case PCE_GPU_Q8_0: f(dtc<PCE_GPU_Q8_0>()); break;
+    case PCE_GPU_Q4_0: f(dtc<PCE_GPU_Q4_0>()); break;
+    case PCE_GPU_Q4_1: f(dtc<PCE_GPU_Q4_1>()); break;
+    case PCE_GPU_Q5_0: f(dtc<PCE_GPU_Q5_0>()); break;
+    case PCE_GPU_Q5_1: f(dtc<PCE_GPU_Q5_1>()); break;
+    case PCE_GPU_Q4_K: f(dtc<PCE_GPU_Q4_K>()); break;
+    case PCE_GPU_Q5_K: f(dtc<PCE_GPU_Q5_K>()); break;
+    default: f(dtc<PCE_GPU_Q6_K>()); break;
     }
 }
 
@@ -818,10 +1084,17 @@ static bool exists(const pce_gpu_launch *l)
                (!l->t[2].data || is_float(c));
     case PCE_GPU_SOFTMAX: return is_float(a) && d == a && (!l->t[1].data || is_float(b));
     case PCE_GPU_ROPE: return is_float(a) && d == a && b == PCE_GPU_I32;
-    case PCE_GPU_GET_ROWS: return is_float(a) && b == PCE_GPU_I32 && d == PCE_GPU_F32;
+    case PCE_GPU_GET_ROWS:
+        /* a quantized table: rows of whole blocks, read a group of 8 at a time */
+        return (is_float(a) || (is_quant(a) && l->ne[3] % quant_weights(a) == 0)) &&
+               b == PCE_GPU_I32 && d == PCE_GPU_F32;
     case PCE_GPU_IDS_CHECK: return b == PCE_GPU_I32;
     case PCE_GPU_SET_ROWS: return is_float(a) && c == PCE_GPU_I32 && is_float(d);
     case PCE_GPU_MATMUL:
+        if (is_quant(b))
+            return is_float(a) && d == PCE_GPU_F32 && op >= 0 && op <= 2 && l->ip[0] >= 0 &&
+                   l->ip[0] % quant_weights(b) == 0;
+        return is_float(a) && is_float(b) && d == PCE_GPU_F32;
     case PCE_GPU_GEMV: return is_float(a) && is_float(b) && d == PCE_GPU_F32;
     default: return false;
     }
@@ -880,6 +1153,40 @@ static bool has_work(const pce_gpu_launch *l)
     }
 }
 
+/* x w^T with w quantized: the matrix-vector kernel (op 1, or op 0 with M
+ * up to kQGemvMaxM) or the tiled one. */
+static int launch_qmatmul(const pce_gpu_launch &L, pce_gpu_stream_t s)
+{
+    const int64_t batch = L.ne[0] * L.ne[1], M = L.ne[2], N = L.ne[3];
+    const dim3 block(kThreads);
+    if (L.op == 1 || (L.op == 0 && M <= kQGemvMaxM)) {
+        const int xr = M == 1 ? 1 : kQGemvXRows;
+        const int64_t chunks = (M + xr - 1) / xr, zs = batch * chunks;
+        const int64_t groups = (N + kQGemvRows - 1) / kQGemvRows;
+        const dim3 g((unsigned)min64(groups, kMaxGridYZ), 1, (unsigned)min64(zs, kMaxGridYZ));
+        with_float(L.t[0].dtype, [&](auto A) {
+            with_quant(L.t[1].dtype, [&](auto Q) {
+                constexpr int AT = decltype(A)::value, QT = decltype(Q)::value;
+                if (xr == 1)
+                    k_qgemv<AT, QT, 1><<<g, block, 0, s>>>(L, zs, chunks, groups);
+                else
+                    k_qgemv<AT, QT, kQGemvXRows><<<g, block, 0, s>>>(L, zs, chunks, groups);
+            });
+        });
+    } else {
+        const int64_t tm = (M + BM - 1) / BM, tn = (N + BN - 1) / BN;
+        const dim3 g((unsigned)min64(tn, kMaxGridYZ), (unsigned)min64(tm, kMaxGridYZ),
+                     (unsigned)min64(batch, kMaxGridYZ));
+        with_float(L.t[0].dtype, [&](auto A) {
+            with_quant(L.t[1].dtype, [&](auto Q) {
+                k_qmatmul<decltype(A)::value, decltype(Q)::value>
+                    <<<g, block, 0, s>>>(L, batch, tm, tn);
+            });
+        });
+    }
+    return (int)pce_gpu_get_last_error();
+}
+
 static int launch(const pce_gpu_launch *l, pce_gpu_stream_t s, int max_blocks)
 {
     const pce_gpu_launch &L = *l;
@@ -921,6 +1228,14 @@ static int launch(const pce_gpu_launch *l, pce_gpu_stream_t s, int max_blocks)
         with_float(a, [&](auto A) { k_rope<decltype(A)::value><<<grid, block, 0, s>>>(L, small); });
         break;
     case PCE_GPU_GET_ROWS:
+        if (is_quant(a)) {
+            const int64_t items = L.n / 8; /* groups of 8 weights */
+            const dim3 qg((unsigned)min64((items + kThreads - 1) / kThreads, cap));
+            with_quant(a, [&](auto Q) {
+                k_qget_rows<decltype(Q)::value><<<qg, block, 0, s>>>(L, items, rows_small);
+            });
+            break;
+        }
         with_float(
             a, [&](auto A) { k_get_rows<decltype(A)::value><<<grid, block, 0, s>>>(L, small); });
         break;
@@ -952,6 +1267,8 @@ static int launch(const pce_gpu_launch *l, pce_gpu_stream_t s, int max_blocks)
         });
         break;
     case PCE_GPU_MATMUL: {
+        if (is_quant(b))
+            return launch_qmatmul(L, s);
         const int64_t batch = L.ne[0] * L.ne[1], M = L.ne[2], N = L.ne[3];
         const int64_t tm = (M + BM - 1) / BM, tn = (N + BN - 1) / BN;
         const dim3 g((unsigned)min64(tn, kMaxGridYZ), (unsigned)min64(tm, kMaxGridYZ),

@@ -8,7 +8,10 @@
  * parameters, same rounding and saturation, with device pointers in place
  * of descriptor offsets. Every operand is addressed as
  *   data + i0 * nb[0] + i1 * nb[1] + i2 * nb[2] + i3 * nb[3]
- * in elements of its dtype (strides are 0 on broadcast dims). */
+ * in elements of its dtype (strides are 0 on broadcast dims), except a
+ * block-quantized operand (PCE_GPU_Q*: a weight, read in its blocks), whose
+ * strides are in bytes and whose dim along its rows of blocks has the
+ * stride of one block (see MATMUL and GET_ROWS). */
 #ifndef PCE_GPU_KERNELS_H
 #define PCE_GPU_KERNELS_H
 
@@ -18,8 +21,23 @@
 extern "C" {
 #endif
 
-/* Dtype codes: pce_dtype's values. */
-enum { PCE_GPU_F32 = 0, PCE_GPU_F16 = 1, PCE_GPU_BF16 = 2, PCE_GPU_I32 = 3, PCE_GPU_I8 = 4 };
+/* Dtype codes: pce_dtype's values (the Q* are GGUF's block-quantized
+ * formats, core/quant.h). */
+enum {
+    PCE_GPU_F32 = 0,
+    PCE_GPU_F16 = 1,
+    PCE_GPU_BF16 = 2,
+    PCE_GPU_I32 = 3,
+    PCE_GPU_I8 = 4,
+    PCE_GPU_Q8_0 = 5,
+    PCE_GPU_Q4_0 = 6,
+    PCE_GPU_Q4_1 = 7,
+    PCE_GPU_Q5_0 = 8,
+    PCE_GPU_Q5_1 = 9,
+    PCE_GPU_Q4_K = 10,
+    PCE_GPU_Q5_K = 11,
+    PCE_GPU_Q6_K = 12
+};
 
 typedef enum pce_gpu_kernel {
     /* D = A op B, broadcast by zero strides; A, B, D one float dtype.
@@ -49,7 +67,9 @@ typedef enum pce_gpu_kernel {
     PCE_GPU_ROPE,
     /* D[i, :] = A[ids[i], :] (ne = D's shape, canonical [1, 1, N, D]); t[1]
      * ids i32 (stride nb[3]); ip[0] rows of A; a bad id writes zeros and
-     * records the error (ip[1] is the node). */
+     * records the error (ip[1] is the node). A may be block-quantized: its
+     * rows (nb[2], bytes) are whole blocks, dequantized exactly as
+     * core/quant.c does (bit for bit). */
     PCE_GPU_GET_ROWS,
     /* Checks t[1] ids (n of them, stride nb[3]) against [0, ip[0]); records
      * the first bad one (node ip[1]). */
@@ -58,7 +78,13 @@ typedef enum pce_gpu_kernel {
      * ip[0] rows of D; writes nothing once err[0] != 0. */
     PCE_GPU_SET_ROWS,
     /* D[b, m, n] = sum_k A[b, m, k] B[b, k, n] in f32; ne = D's shape
-     * (batch0, batch1, M, N); ip[0] = K; A, B any float dtypes; D f32. */
+     * (batch0, batch1, M, N); ip[0] = K; A, B any float dtypes; D f32.
+     * B may be block-quantized, a transposed weight (x w^T): k runs along
+     * its rows of blocks (K a multiple of the block's weights), nb[3]
+     * between rows and nb[0], nb[1] batch, in bytes; the start and strides
+     * a multiple of 4 for blocks of 20, 24, 144 and 176 bytes, else of 2.
+     * Then op 0 picks the kernel by M (matrix-vector up to 8 rows of A,
+     * else 64x64 tiles), 1 forces the matrix-vector one, 2 the tiles. */
     PCE_GPU_MATMUL,
     /* D[b, i] = sum_k X[b, i, k] V[b, k]: X = t[0] with strides (batch0,
      * batch1, i, k), V = t[1] with batch strides nb[0], nb[1] and k stride

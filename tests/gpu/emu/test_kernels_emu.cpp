@@ -4,8 +4,16 @@
 // of width EMU_WARP = 32 or 64) against double-precision references written
 // from the Vulkan shaders and the CPU reference kernels. No GPU needed: this
 // is how CI tests the kernels' logic; tests/gpu/device-check.sh runs them on
-// a real GPU. Seed: PCE_SEED, else the time (printed).
+// a real GPU. Seed: PCE_SEED, else the time (printed). Quantized weights
+// come from core/quant.c (quantized by pce_quantize_row, the reference from
+// pce_dequantize_row), compiled into this test.
 #include "gpu_kernels.h"
+// quant.h is C11 (_Static_assert)
+#define _Static_assert static_assert
+extern "C" {
+#include "quant.h"
+}
+#undef _Static_assert
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -716,6 +724,139 @@ static void test_gemv()
             }
 }
 
+// ---- block-quantized weights ---------------------------------------------
+
+static const int qtypes[] = {PCE_GPU_Q8_0, PCE_GPU_Q4_0, PCE_GPU_Q4_1, PCE_GPU_Q5_0,
+                             PCE_GPU_Q5_1, PCE_GPU_Q4_K, PCE_GPU_Q5_K, PCE_GPU_Q6_K};
+
+// nb rows of K weights (batch x N), quantized by core/quant.c into rows of
+// blocks with padded byte strides, and their exact dequantization
+struct QW {
+    int qt;
+    int64_t K, rows, row_stride, batch_stride, al;
+    std::vector<uint8_t> mem;
+    std::vector<float> deq; // [row][k]
+    QW(int qt_, int64_t batch, int64_t N, int64_t K_) : qt(qt_), K(K_), rows(batch * N)
+    {
+        const pce_dtype_info *in = pce_dtype_get_info((pce_dtype)qt);
+        al = in->block_bytes % 4 ? 2 : 4;
+        const int64_t row_bytes = K / in->block_size * (int64_t)in->block_bytes;
+        row_stride = row_bytes + 2 * al; // padded rows: the stride is not the row's size
+        batch_stride = N * row_stride + 4 * al;
+        mem.assign((size_t)(al + batch * batch_stride + 64), 0xA5);
+        deq.assign((size_t)(rows * K), 0.0f);
+        std::vector<float> x((size_t)K);
+        for (int64_t b = 0; b < batch; b++)
+            for (int64_t n = 0; n < N; n++) {
+                // each row its own scale and offset, so mins and scales vary
+                const double sc = urand(0.2, 2), of = urand(-0.5, 0.5);
+                for (auto &v : x)
+                    v = (float)(of + sc * urand(-1, 1));
+                uint8_t *p = data() + b * batch_stride + n * row_stride;
+                float *r = deq.data() + (b * N + n) * K;
+                CHECK(pce_quantize_row((pce_dtype)qt, x.data(), p, K) == PCE_OK, "quantize %d", qt);
+                CHECK(pce_dequantize_row((pce_dtype)qt, p, r, K) == PCE_OK, "dequantize %d", qt);
+            }
+    }
+    uint8_t *data()
+    {
+        return mem.data() + al; // aligned as the host requires, no more
+    }
+    float w(int64_t row, int64_t k) const
+    {
+        return deq[(size_t)(row * K + k)];
+    }
+};
+
+// x w^T for every type: the matrix-vector kernel (op 1), the tiles (op 2)
+// and, for Q8_0, the choice by M (op 0), against a double reference on the
+// exact dequantization; A of each float dtype and both layouts, w per batch
+// or broadcast over it, rows padded.
+static void test_qmatmul()
+{
+    int c = 0;
+    for (int qt : qtypes)
+        for (int64_t K : {256, 512})
+            for (int64_t N : {5, 70})
+                for (int64_t M : {1, 3, 40}) {
+                    const int at = c % 3, lay = c / 3 % 2, wb = c / 6 % 2;
+                    c++;
+                    QW w(qt, wb ? 2 : 1, N, K);
+                    T a(at, {1, 2, M, K},
+                        lay ? std::vector<int>{0, 1, 3, 2} : std::vector<int>{0, 1, 2, 3});
+                    a.rand(-1, 1);
+                    for (int op = qt == PCE_GPU_Q8_0 ? 0 : 1; op <= 2; op++) {
+                        if (op == 1 && M == 40 && N == 70) // 60 blocks: slow to emulate
+                            continue;
+                        T d(0, {1, 2, M, N}, {1, 0, 2, 3});
+                        int64_t ne[4] = {1, 2, M, N};
+                        pce_gpu_launch l = mk(PCE_GPU_MATMUL, op, ne);
+                        l.t[0] = a.g();
+                        l.t[1].data = w.data();
+                        l.t[1].dtype = qt;
+                        l.t[1].nb[0] = 0;
+                        l.t[1].nb[1] = wb ? w.batch_stride : 0;
+                        l.t[1].nb[2] = (int64_t)pce_dtype_get_info((pce_dtype)qt)->block_bytes;
+                        l.t[1].nb[3] = w.row_stride;
+                        l.t[3] = d.g();
+                        l.ip[0] = (int)K;
+                        run(l, 2);
+                        nmse e;
+                        d.for4([&](int64_t, int64_t b1, int64_t m, int64_t n) {
+                            double s = 0;
+                            for (int64_t k = 0; k < K; k++)
+                                s += a.get(0, b1, m, k) * (double)w.w((wb ? b1 * N : 0) + n, k);
+                            e.add(d.get(0, b1, m, n), s);
+                        });
+                        CHECK(e.v() < 1e-9,
+                              "qmatmul %s op %d a %d layout %d wbatch %d M %lld K %lld N %lld "
+                              "nmse %g",
+                              pce_dtype_get_info((pce_dtype)qt)->name, op, at, lay, wb,
+                              (long long)M, (long long)K, (long long)N, e.v());
+                    }
+                }
+}
+
+// get_rows from a quantized table: bit for bit core/quant.c's
+// dequantization; a bad id gives zeros and the error record.
+static void test_qget_rows()
+{
+    for (int qt : qtypes)
+        for (int lay = 0; lay < 2; lay++) {
+            const int64_t D = 512, R = 6;
+            QW tab(qt, 1, R, D);
+            T d(0, {1, 1, 4, D}, lay ? std::vector<int>{0, 1, 3, 2} : std::vector<int>{0, 1, 2, 3}),
+                ids(3, {1, 1, 1, 4});
+            const int32_t iv[4] = {5, 0, 9, 2};
+            for (int i = 0; i < 4; i++)
+                memcpy(ids.mem.data() + (ids.base + i) * 4, &iv[i], 4);
+            uint32_t err[4] = {0, 0, 0, 0};
+            pce_gpu_launch l = mk(PCE_GPU_GET_ROWS, 0, d.ne);
+            l.t[0].data = tab.data();
+            l.t[0].dtype = qt;
+            l.t[0].nb[2] = tab.row_stride;
+            l.t[0].nb[3] = (int64_t)pce_dtype_get_info((pce_dtype)qt)->block_bytes;
+            l.t[1] = ids.g();
+            l.t[3] = d.g();
+            l.ip[0] = (int)R;
+            l.ip[1] = 42;
+            l.err = err;
+            run(l);
+            int bad = 0;
+            for (int i = 0; i < 4; i++)
+                for (int64_t j = 0; j < D; j++) {
+                    const float want = iv[i] < R ? tab.w(iv[i], j) : 0.0f;
+                    const float got = (float)d.get(0, 0, i, j);
+                    if (memcmp(&want, &got, 4) != 0)
+                        bad++;
+                }
+            CHECK(bad == 0 && err[0] == 1 && err[1] == 42 && err[2] == 2 && (int32_t)err[3] == 9,
+                  "qget_rows %s layout %d: %d not bit-exact, err %u %u %u %d",
+                  pce_dtype_get_info((pce_dtype)qt)->name, lay, bad, err[0], err[1], err[2],
+                  (int)err[3]);
+        }
+}
+
 static void test_exists()
 {
     int64_t ne[4] = {1, 1, 1, 4};
@@ -732,6 +873,29 @@ static void test_exists()
     l.t[3].dtype = 1;
     CHECK(!pce_gpu_kernel_exists(&l), "matmul to f16");
     CHECK(pce_gpu_kernel_launch(&l, nullptr, 4) == 1, "launch of a missing kernel");
+    l = mk(PCE_GPU_MATMUL, 0, ne);
+    l.t[1].dtype = PCE_GPU_Q4_K;
+    l.ip[0] = 256;
+    CHECK(pce_gpu_kernel_exists(&l), "q4_K matmul");
+    l.ip[0] = 96;
+    CHECK(!pce_gpu_kernel_exists(&l), "q4_K matmul with K not whole super-blocks");
+    l.t[1].dtype = PCE_GPU_Q8_0;
+    CHECK(pce_gpu_kernel_exists(&l), "q8_0 matmul, K = 3 blocks");
+    l.op = 3;
+    CHECK(!pce_gpu_kernel_exists(&l), "quantized matmul op 3");
+    l = mk(PCE_GPU_GEMV, 0, ne);
+    l.t[1].dtype = PCE_GPU_Q8_0;
+    CHECK(!pce_gpu_kernel_exists(&l), "gemv with a quantized operand");
+    l = mk(PCE_GPU_BINARY, 0, ne);
+    l.t[0].dtype = l.t[1].dtype = l.t[3].dtype = PCE_GPU_Q4_0;
+    CHECK(!pce_gpu_kernel_exists(&l), "binary on q4_0");
+    int64_t ner[4] = {1, 1, 2, 48};
+    l = mk(PCE_GPU_GET_ROWS, 0, ner);
+    l.t[0].dtype = PCE_GPU_Q4_0;
+    l.t[1].dtype = PCE_GPU_I32;
+    CHECK(!pce_gpu_kernel_exists(&l), "q4_0 get_rows of rows of 48");
+    l.ne[3] = 64;
+    CHECK(pce_gpu_kernel_exists(&l), "q4_0 get_rows of rows of 64");
     l = mk(PCE_GPU_UNARY, 0, ne);
     l.n = 0;
     l.ne[3] = 0;
@@ -755,6 +919,8 @@ int main()
     test_rows();
     test_matmul();
     test_gemv();
+    test_qget_rows();
+    test_qmatmul();
     printf("%s (warp %d): %d failures\n", fails ? "FAILED" : "ok", EMU_WARP, fails);
     return fails != 0;
 }
