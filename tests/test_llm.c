@@ -44,8 +44,18 @@ typedef struct ref {
     float *last, *top5l;
 } ref;
 
+static void free_ref(ref *r)
+{
+    free(r->tokens);
+    free(r->top1);
+    free(r->top5);
+    free(r->last);
+    free(r->top5l);
+}
+
 static int read_ref(const char *path, ref *r)
 {
+    memset(r, 0, sizeof *r);
     FILE *f = fopen(path, "rb");
     if (!f)
         return -1;
@@ -151,6 +161,7 @@ START_TEST(prefill_matches_llamacpp)
     ck_assert_msg(nmse <= LOGIT_NMSE, "%s: nmse %.3g", dev, nmse);
     ck_assert_msg(bad == 0, "%s: %d positions disagree beyond a near tie", dev, bad);
     free(logits);
+    free_ref(&r);
     pce_llm_destroy(m);
     pce_context_destroy(ctx);
 }
@@ -182,6 +193,7 @@ START_TEST(decode_matches_llamacpp)
     int32_t bad = r.vocab + 5;
     ck_assert_int_eq(pce_llm_eval(m, &bad, 1, logits, false), PCE_ERR_INVALID_ARGUMENT);
     free(logits);
+    free_ref(&r);
     pce_llm_destroy(m);
     pce_context_destroy(ctx);
 }
