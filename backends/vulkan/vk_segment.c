@@ -327,6 +327,130 @@ static bool qmatmul(const vk_device *vd, const pce_exec_node *n, vk_dispatch *d,
     return true;
 }
 
+/* shaders/gemv.comp's OP constant: vectors per workgroup (VR, low bits),
+ * outputs per subgroup or invocation (R, << 3), column layout, X read
+ * several elements at a time, V read 8 at a time, K split across the
+ * workgroup (column layout). */
+#define GEMV_MAX_VR 4
+#define GEMV_R_SHIFT 3
+#define GEMV_COLS 64
+#define GEMV_WIDE 128
+#define GEMV_VWIDE 256
+#define GEMV_SPLIT 512
+
+/* Are the offset of gemv slot s (0 X, 1 V) and its strides but the one
+ * read along (X's dim `along`; V's batch strides only) multiples of a? */
+static bool gemv_aligned(const vk_dispatch *d, int s, int32_t a, int along)
+{
+    bool ok = d->pc.off[s] % (uint32_t)a == 0;
+    for (int i = 0; i < (s ? 2 : 4); i++)
+        ok = ok && (i == along || d->pc.nb[4 * s + i] % a == 0);
+    return ok;
+}
+
+/* M = 1 (decode) or N = 1: D[b, i] = sum_k X[b, i, k] V[b, k] with the
+ * output's slot 3 and K (ip[0]) already set. X contiguous along k (a
+ * weight, the K cache) takes the row layout: one subgroup per R outputs,
+ * the subgroup's invocations splitting K; X contiguous along the outputs
+ * (probs · V) the column layout: an invocation per 4 outputs, K split
+ * across the workgroup on a GPU. Where X is shared by the batch1 vectors
+ * (grouped-query attention), a workgroup serves up to 4 of them with each
+ * load of X. */
+static bool gemv(const vk_device *vd, vk_dispatch *d, const pce_tref *x, const pce_tref *v, bool m1,
+                 why_buf *w)
+{
+    if (!variant(d, w, "gemv_%s_%s", dt_name[x->dtype], dt_name[v->dtype]) ||
+        !bind(vd, d, 0, x, false, false, w) || !bind(vd, d, 1, v, false, false, w))
+        return false;
+    int32_t xs[4], vs[4], ds[4];
+    memcpy(xs, d->pc.nb, sizeof xs);
+    memcpy(vs, d->pc.nb + 4, sizeof vs);
+    memcpy(ds, d->pc.nb + 12, sizeof ds);
+    int32_t *pn = d->pc.nb;
+    /* X: (batch0, batch1, i, k); V: k at [7]; D: i at [14] */
+    if (m1) {
+        pn[2] = xs[3];
+        pn[3] = xs[2];
+        pn[7] = vs[3];
+        pn[14] = ds[3];
+    } else {
+        pn[7] = vs[2];
+        pn[14] = ds[2];
+    }
+    uint64_t outs = d->pc.ne[m1 ? 3 : 2], b1 = d->pc.ne[1];
+    d->pc.ne[2] = (uint32_t)outs;
+    /* vectors per workgroup: the batch1 ones that share X, in even chunks */
+    bool cols = pn[2] == 1 && pn[3] != 1 && outs > 1;
+    uint64_t chunks = b1, vr = 1, maxvr = GEMV_MAX_VR;
+    /* the column layout sums its slices in shared memory, a vec4 per
+     * invocation and vector */
+    while (cols && maxvr > 1 &&
+           (uint64_t)vd->wg * maxvr * 16 > vd->props.limits.maxComputeSharedMemorySize)
+        maxvr--;
+    if (pn[1] == 0 && b1 > 1) {
+        chunks = (b1 + maxvr - 1) / maxvr;
+        vr = (b1 + chunks - 1) / chunks;
+    }
+    /* (the caller checked that ne[0] * b1 batches fit z) */
+    d->pc.ip[2] = (int32_t)chunks;
+    uint32_t sg = vd->subgroup ? vd->subgroup : 1, per;
+    /* reads of 16 bytes: 4 elements of f32, 8 of f16/bf16 (the row
+     * layout reads X and V w at a time, w from X's dtype; the column layout
+     * V 8 at a time), so from a multiple of that (4 for f32) */
+    bool xf32 = x->dtype == PCE_DTYPE_F32, vf32 = v->dtype == PCE_DTYPE_F32;
+    int32_t wx = xf32 ? 4 : 8, wv = vf32 ? 4 : wx, w8 = vf32 ? 4 : 8;
+    if (cols) {
+        /* column layout: R = 4 outputs an invocation, read as one, where
+         * X allows. A GPU puts at most a quarter of the workgroup side by
+         * side, so that K is split at least four ways; a CPU
+         * implementation does not split K (a barrier costs it a switch
+         * of every invocation's context: lavapipe runs them as
+         * coroutines) */
+        bool wide = outs % 4 == 0 && gemv_aligned(d, 0, 4, 2);
+        uint32_t r = wide ? 4 : 1;
+        uint64_t c = ((outs + r - 1) / r + sg - 1) / sg * sg;
+        bool split = vd->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
+        uint32_t cap = split ? vd->wg / 4 : vd->wg;
+        if (cap < sg)
+            cap = sg;
+        per = (uint32_t)(c < cap ? c : cap);
+        if (per > vd->wg)
+            per = vd->wg;
+        bool vwide = pn[7] == 1 && gemv_aligned(d, 1, w8, -1);
+        d->op = (int)vr | (int)r << GEMV_R_SHIFT | GEMV_COLS | (wide ? GEMV_WIDE : 0) |
+                (vwide ? GEMV_VWIDE : 0) | (split ? GEMV_SPLIT : 0);
+        d->pc.ip[1] = (int32_t)per;
+        per *= r;
+    } else {
+        /* row layout: R outputs per subgroup at once (each load of V
+         * serves R rows of X); a CPU implementation gains most from that,
+         * a GPU wants more subgroups in flight */
+        uint32_t r = vd->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ? 4 : 2;
+        if (outs < r)
+            r = (uint32_t)outs;
+        if (!r)
+            r = 1;
+        /* X and V both read w elements at a time along k, where K gives
+         * every invocation of the subgroup some */
+        bool wide = pn[3] == 1 && pn[7] == 1 && gemv_aligned(d, 0, wx, 3) &&
+                    gemv_aligned(d, 1, wv, -1) && (uint32_t)d->pc.ip[0] >= (uint32_t)wx * sg;
+        uint32_t sgs = vd->wg / sg;
+        uint64_t unit = (uint64_t)(sgs ? sgs : 1) * r, units = (outs + unit - 1) / unit;
+        /* no more workgroups than the device wants (a CPU implementation
+         * pays per workgroup and per subgroup): more rows each instead */
+        uint64_t groups = units * (uint64_t)d->pc.ne[0] * chunks, each = 1;
+        if (groups > vd->max_groups)
+            each = groups / vd->max_groups;
+        per = (uint32_t)(unit * (each < units ? each : units));
+        d->op = (int)vr | (int)r << GEMV_R_SHIFT | (wide ? GEMV_WIDE : 0);
+        d->pc.ip[1] = (int32_t)per;
+    }
+    if (!spread(vd, d, (outs + per - 1) / per, w))
+        return false;
+    d->groups[2] = (uint32_t)(d->pc.ne[0] * chunks);
+    return true;
+}
+
 static bool matmul(const vk_device *vd, const pce_exec_node *n, vk_dispatch *d, why_buf *w)
 {
     if (pce_dtype_get_info(n->src[1].dtype)->is_quantized)
@@ -339,34 +463,8 @@ static bool matmul(const vk_device *vd, const pce_exec_node *n, vk_dispatch *d, 
     uint64_t batch = (uint64_t)o->ne[0] * (uint64_t)o->ne[1];
     if (batch > vd->props.limits.maxComputeWorkGroupCount[2])
         return no(w, "%llu matmul batches exceed the device's limit", (unsigned long long)batch);
-    if ((M == 1 || N == 1) && vd->subgroup_arith) {
-        /* decode: one workgroup per output, K split across invocations */
-        const pce_tref *x = M == 1 ? b : a, *v = M == 1 ? a : b;
-        if (!variant(d, w, "gemv_%s_%s", dt_name[x->dtype], dt_name[v->dtype]) ||
-            !bind(vd, d, 0, x, false, false, w) || !bind(vd, d, 1, v, false, false, w))
-            return false;
-        int32_t xs[4], vs[4], ds[4];
-        memcpy(xs, d->pc.nb, sizeof xs);
-        memcpy(vs, d->pc.nb + 4, sizeof vs);
-        memcpy(ds, d->pc.nb + 12, sizeof ds);
-        int32_t *pn = d->pc.nb;
-        /* X: (batch0, batch1, i, k); V: k at [7]; D: i at [14] */
-        if (M == 1) {
-            pn[2] = xs[3];
-            pn[3] = xs[2];
-            pn[7] = vs[3];
-            pn[14] = ds[3];
-        } else {
-            pn[7] = vs[2];
-            pn[14] = ds[2];
-        }
-        int64_t outs = M == 1 ? N : M;
-        d->pc.ne[2] = (uint32_t)outs;
-        if (!spread(vd, d, (uint64_t)outs, w))
-            return false;
-        d->groups[2] = (uint32_t)batch;
-        return true;
-    }
+    if ((M == 1 || N == 1) && vd->subgroup_arith)
+        return gemv(vd, d, M == 1 ? b : a, M == 1 ? a : b, M == 1, w);
     if (!variant(d, w, "matmul_%s_%s", dt_name[a->dtype], dt_name[b->dtype]) ||
         !bind(vd, d, 0, a, false, false, w) || !bind(vd, d, 1, b, false, false, w))
         return false;
