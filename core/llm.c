@@ -2,13 +2,17 @@
  * pce's public graph API.
  *
  * Each distinct step shape (a prompt of T tokens; the one-token decode
- * step) is one graph and one plan, built on first use and kept. A step
- * attends over the whole KV cache (S rows per layer) with a mask input
- * that hides the rows after each token's position, so a plan's shapes do
- * not change as the context grows and the decode plan serves every step.
- * The cache is an input of each plan (written by set_rows, kept across
- * runs); when the next step uses another plan, the cache is handed over
- * once (get_output from the old plan, set_input into the new one). */
+ * step) over a span of A cache rows is one graph and one plan, built on
+ * first use and kept. A is the number of positions used after the step,
+ * rounded up to a power of two (at least 64, at most the context S): a
+ * step attends over those A rows with a mask input that hides the rows
+ * after each token's position, so a plan serves every step until the
+ * context passes its span, and attention costs what the filled part of the
+ * cache needs, not the whole context (as llama.cpp's n_kv).
+ * The cache is an input of each plan (A rows per layer, written by
+ * set_rows, kept across runs); when the next step uses another plan, the
+ * rows in use are handed over once (get_output from the old plan,
+ * set_input into the new one). */
 #include "internal.h"
 
 #include <math.h>
@@ -16,10 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_STEPS 8
+#define MAX_STEPS 16
 
 typedef struct llm_step {
     int T;
+    int A; /* cache rows the step attends over (and holds) */
     bool all_logits;
     pce_graph *g;
     pce_plan *plan;
@@ -179,8 +184,8 @@ static pce_tensor *linear(builder *b, pce_tensor *x, const char *wname, const ch
 static pce_status build_step(pce_llm *m, llm_step *st)
 {
     const pce_llm_info *in = &m->info;
-    int T = st->T, S = m->S, D = in->n_embd, H = in->n_head, Hkv = in->n_head_kv, Dh = in->head_dim,
-        G = H / Hkv, L = in->n_layers;
+    int T = st->T, S = st->A, D = in->n_embd, H = in->n_head, Hkv = in->n_head_kv,
+        Dh = in->head_dim, G = H / Hkv, L = in->n_layers;
     pce_status s = pce_graph_create(m->ctx, &st->g);
     if (s != PCE_OK)
         return s;
@@ -270,10 +275,10 @@ static void free_step(llm_step *st)
 
 /* The step for T tokens, built if needed (the least recently used goes
  * when all slots are taken). */
-static pce_status get_step(pce_llm *m, int T, bool all, int *out)
+static pce_status get_step(pce_llm *m, int T, int A, bool all, int *out)
 {
     for (int i = 0; i < m->n_steps; i++)
-        if (m->steps[i].T == T && m->steps[i].all_logits == (all && T > 1)) {
+        if (m->steps[i].T == T && m->steps[i].A == A && m->steps[i].all_logits == (all && T > 1)) {
             *out = i;
             return PCE_OK;
         }
@@ -291,6 +296,7 @@ static pce_status get_step(pce_llm *m, int T, bool all, int *out)
     }
     llm_step *st = &m->steps[i];
     st->T = T;
+    st->A = A;
     st->all_logits = all && T > 1;
     pce_status s = build_step(m, st);
     if (s != PCE_OK) {
@@ -311,7 +317,8 @@ static pce_status get_step(pce_llm *m, int T, bool all, int *out)
     return s;
 }
 
-/* Moves the cache from the plan that holds it into step i's plan. */
+/* Moves the cache rows in use from the plan that holds them into step i's
+ * plan (the rows after them are zero, so masked rows stay finite). */
 static pce_status hand_over(pce_llm *m, int i)
 {
     if (m->cache_owner == i || m->cache_owner < 0 || m->pos == 0) {
@@ -319,20 +326,30 @@ static pce_status hand_over(pce_llm *m, int i)
         return PCE_OK;
     }
     llm_step *from = &m->steps[m->cache_owner], *to = &m->steps[i];
-    size_t bytes = pce_tensor_bytes(to->kc[0]);
+    size_t from_bytes = pce_tensor_bytes(from->kc[0]), to_bytes = pce_tensor_bytes(to->kc[0]);
+    size_t row = from_bytes / (size_t)from->A, used = (size_t)m->pos * row;
     pce_status s = PCE_OK;
-    for (int l = 0; l < m->info.n_layers && s == PCE_OK; l++) {
-        s = pce_plan_get_output(from->plan, from->kc[l], m->buf, bytes);
-        if (s == PCE_OK)
-            s = pce_plan_set_input(to->plan, to->kc[l], m->buf, bytes);
-        if (s == PCE_OK)
-            s = pce_plan_get_output(from->plan, from->vc[l], m->buf, bytes);
-        if (s == PCE_OK)
-            s = pce_plan_set_input(to->plan, to->vc[l], m->buf, bytes);
-    }
+    for (int l = 0; l < m->info.n_layers && s == PCE_OK; l++)
+        for (int kv = 0; kv < 2 && s == PCE_OK; kv++) {
+            s = pce_plan_get_output(from->plan, kv ? from->vc[l] : from->kc[l], m->buf, from_bytes);
+            if (to_bytes > used)
+                memset((char *)m->buf + used, 0, to_bytes - used);
+            if (s == PCE_OK)
+                s = pce_plan_set_input(to->plan, kv ? to->vc[l] : to->kc[l], m->buf, to_bytes);
+        }
     if (s == PCE_OK)
         m->cache_owner = i;
     return s;
+}
+
+/* The span of a step that ends at position `end`: a power of two of at
+ * least 64, at most the context. */
+static int span_for(const pce_llm *m, int end)
+{
+    int a = 64;
+    while (a < end && a < m->S)
+        a *= 2;
+    return a < m->S ? a : m->S;
 }
 
 /* ---- API ------------------------------------------------------------------------------ */
@@ -444,8 +461,8 @@ pce_status pce_llm_eval(pce_llm *m, const int32_t *tokens, int n, float *logits,
             return pce_fail(ctx, PCE_ERR_INVALID_ARGUMENT,
                             "llm_eval: token %d at index %d is outside the vocabulary [0, %d)",
                             tokens[i], i, m->info.n_vocab);
-    int si;
-    pce_status s = get_step(m, n, all_logits, &si);
+    int si, A = span_for(m, m->pos + n);
+    pce_status s = get_step(m, n, A, all_logits, &si);
     if (s == PCE_OK)
         s = hand_over(m, si);
     if (s != PCE_OK)
@@ -459,14 +476,13 @@ pce_status pce_llm_eval(pce_llm *m, const int32_t *tokens, int n, float *logits,
         pos[i] = m->pos + i;
     /* row i sees cache rows 0 .. pos[i] */
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < m->S; j++)
-            m->buf[(size_t)i * (size_t)m->S + (size_t)j] = j <= pos[i] ? 0.0f : -INFINITY;
+        for (int j = 0; j < A; j++)
+            m->buf[(size_t)i * (size_t)A + (size_t)j] = j <= pos[i] ? 0.0f : -INFINITY;
     s = pce_plan_set_input(st->plan, st->tokens, tokens, (size_t)n * sizeof *tokens);
     if (s == PCE_OK)
         s = pce_plan_set_input(st->plan, st->pos, pos, (size_t)n * sizeof *pos);
     if (s == PCE_OK)
-        s = pce_plan_set_input(st->plan, st->mask, m->buf,
-                               (size_t)n * (size_t)m->S * sizeof(float));
+        s = pce_plan_set_input(st->plan, st->mask, m->buf, (size_t)n * (size_t)A * sizeof(float));
     free(pos);
     if (s == PCE_OK)
         s = pce_plan_run(st->plan);

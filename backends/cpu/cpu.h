@@ -13,6 +13,7 @@ typedef struct cpu_exec {
     bool gemm_own;  /* [kernels] matmul = own: pce's GEMM, not OpenBLAS */
     float *scratch; /* segment-wide scratch (matmul conversions) */
     size_t scratch_floats;
+    const void *packed; /* the running node's repacked weight (quant_packed.c), or NULL */
     float *row_scratch; /* per thread: row_floats * 4 floats */
     size_t row_floats;
     char err[256]; /* message for a failing kernel */
@@ -29,6 +30,14 @@ extern const cpu_kernel_fn pce_cpu_fast_kernels[PCE_OP_COUNT];
  * (the caller then dequantizes panels for the GEMM). */
 pce_status pce_cpu_matmul_quant(const pce_exec_node *n, cpu_exec *ex);
 bool pce_cpu_quant_int8(pce_dtype dt);
+/* The integer dot-product path in use: 2 AVX-VNNI, 1 AVX2, 0 portable. */
+int pce_cpu_quant_isa(void);
+
+/* Weights repacked eight rows at a time for VNNI (quant_packed.c): whether
+ * node n's weight can be, its size, and the packing into dst. */
+bool pce_cpu_qpack_eligible(const pce_exec_node *n);
+size_t pce_cpu_qpack_bytes(const pce_exec_node *n);
+void pce_cpu_qpack(const pce_exec_node *n, void *dst);
 
 /* Scratch the fast kernel of n needs, in floats (segment-wide, reused). */
 size_t pce_cpu_fast_scratch(const pce_exec_node *n, int n_threads);

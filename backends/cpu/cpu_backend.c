@@ -13,15 +13,73 @@ struct pce_buffer {
     size_t bytes;
 };
 
+/* A weight repacked for the integer dot products (quant_packed.c), shared
+ * by every segment of the device that multiplies by it, freed with the
+ * last of them. Keyed by the weight's host address and layout. */
+typedef struct cpu_pack {
+    const void *src;
+    pce_dtype dtype;
+    int64_t rows, cols;
+    void *data;
+    int refs;
+    struct cpu_pack *next;
+} cpu_pack;
+
 typedef struct cpu_device {
     pce_threadpool *pool;
     int n_threads;
+    cpu_pack *packs;
 } cpu_device;
 
 typedef struct cpu_segment {
     cpu_kernel_fn *kernels;
+    cpu_pack **packs; /* per node: its weight's packing, or NULL */
     cpu_exec ex;
 } cpu_segment;
+
+/* The packing of node n's weight, made on first use; NULL when it cannot
+ * be had (then the kernel reads the weight as stored). */
+static cpu_pack *pack_get(pce_device *dev, const pce_exec_node *n)
+{
+    cpu_device *cd = dev->impl;
+    const pce_tref *b = &n->src[1];
+    for (cpu_pack *p = cd->packs; p; p = p->next)
+        if (p->src == b->host && p->dtype == b->dtype && p->rows == b->ne[3] &&
+            p->cols == b->ne[2]) {
+            p->refs++;
+            return p;
+        }
+    size_t bytes = pce_cpu_qpack_bytes(n), rounded = (bytes + 63) / 64 * 64;
+    cpu_pack *p = calloc(1, sizeof *p);
+    void *data = rounded ? aligned_alloc(64, rounded) : NULL;
+    if (!p || !data) {
+        free(p);
+        free(data);
+        pce_log(dev->ctx, PCE_LOG_WARN,
+                "cpu: no memory to repack the weight of node '%s' (%zu bytes): it is read as "
+                "stored",
+                n->tensor->name, bytes);
+        return NULL;
+    }
+    pce_cpu_qpack(n, data);
+    *p = (cpu_pack){b->host, b->dtype, b->ne[3], b->ne[2], data, 1, cd->packs};
+    cd->packs = p;
+    return p;
+}
+
+static void pack_put(pce_device *dev, cpu_pack *p)
+{
+    cpu_device *cd = dev->impl;
+    if (!p || --p->refs > 0)
+        return;
+    for (cpu_pack **pp = &cd->packs; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    free(p->data);
+    free(p);
+}
 
 static void cpu_device_destroy(pce_device *dev)
 {
@@ -95,10 +153,13 @@ static pce_status cpu_download(pce_device *dev, pce_buffer *b, size_t off, void 
 
 static void cpu_segment_release(pce_device *dev, pce_segment *seg)
 {
-    (void)dev;
     cpu_segment *cs = seg->impl;
     if (!cs)
         return;
+    if (cs->packs)
+        for (int i = 0; i < seg->n_nodes; i++)
+            pack_put(dev, cs->packs[i]);
+    free(cs->packs);
     free(cs->kernels);
     free(cs->ex.scratch);
     free(cs->ex.row_scratch);
@@ -114,7 +175,8 @@ static pce_status cpu_segment_prepare(pce_device *dev, pce_segment *seg)
         return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "cpu segment state");
     seg->impl = cs;
     cs->kernels = calloc((size_t)(seg->n_nodes ? seg->n_nodes : 1), sizeof *cs->kernels);
-    if (!cs->kernels)
+    cs->packs = calloc((size_t)(seg->n_nodes ? seg->n_nodes : 1), sizeof *cs->packs);
+    if (!cs->kernels || !cs->packs)
         return pce_fail(dev->ctx, PCE_ERR_OUT_OF_MEMORY, "cpu kernel table of %d", seg->n_nodes);
     cs->ex.dev = dev;
     cs->ex.pool = cd->pool;
@@ -129,6 +191,8 @@ static pce_status cpu_segment_prepare(pce_device *dev, pce_segment *seg)
                             pce_op_name(n->op));
         if (seg->reference)
             continue;
+        if (pce_cpu_qpack_eligible(n))
+            cs->packs[i] = pack_get(dev, n);
         size_t s = pce_cpu_fast_scratch(n, cd->n_threads);
         scratch = s > scratch ? s : scratch;
         if ((size_t)n->dst.ne[3] > row)
@@ -158,6 +222,7 @@ static pce_status cpu_segment_run(pce_device *dev, pce_segment *seg)
 {
     cpu_segment *cs = seg->impl;
     for (int i = 0; i < seg->n_nodes; i++) {
+        cs->ex.packed = cs->packs[i] ? cs->packs[i]->data : NULL;
         pce_status st = cs->kernels[i](&seg->nodes[i], &cs->ex);
         if (st != PCE_OK)
             return pce_fail(dev->ctx, st, "%s: node #%d '%s' (%s)",

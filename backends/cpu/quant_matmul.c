@@ -14,6 +14,7 @@
  * (the K-quants) dequantize panels of weight rows to f32 for the GEMM
  * instead (fast_kernels.c). */
 #include "cpu.h"
+#include "quant_act.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -24,16 +25,6 @@
 #include <immintrin.h>
 #define QM_X86 1
 #endif
-
-#define QK 32
-
-/* One block of quantized activations: x ≈ d * qs; sum = Σ qs, s = d * sum
- * (what a weight block's minimum multiplies). */
-typedef struct q8_act {
-    float d, s;
-    int32_t sum;
-    int8_t qs[QK];
-} q8_act;
 
 static inline float h2f(const uint8_t *p)
 {
@@ -412,10 +403,12 @@ static qdot4_fn pick4(pce_dtype dt, qdot_fn one)
     return NULL;
 }
 
-static qdot_fn pick(pce_dtype dt)
+/* 2: AVX-VNNI, 1: AVX2, 0: portable; PCE_QUANT_ISA lowers the choice, to
+ * compare paths. */
+int pce_cpu_quant_isa(void)
 {
 #ifdef QM_X86
-    static int isa = -1; /* 2 vnni, 1 avx2, 0 portable */
+    static int isa = -1;
     if (isa < 0) {
         __builtin_cpu_init();
         int i = 0;
@@ -425,13 +418,23 @@ static qdot_fn pick(pce_dtype dt)
         if (i && __builtin_cpu_supports("avxvnni"))
             i = 2;
 #endif
-        const char *env = getenv("PCE_QUANT_ISA"); /* lower the choice to compare paths */
+        const char *env = getenv("PCE_QUANT_ISA");
         if (env && !strcmp(env, "portable"))
             i = 0;
         else if (env && !strcmp(env, "avx2") && i > 1)
             i = 1;
         isa = i;
     }
+    return isa;
+#else
+    return 0;
+#endif
+}
+
+static qdot_fn pick(pce_dtype dt)
+{
+#ifdef QM_X86
+    int isa = pce_cpu_quant_isa();
     switch (dt) {
     case PCE_DTYPE_Q4_0: return isa == 2 ? dot_q4_0_vnni : isa == 1 ? dot_q4_0_avx2 : dot_q4_0;
     case PCE_DTYPE_Q4_1: return isa == 2 ? dot_q4_1_vnni : isa == 1 ? dot_q4_1_avx2 : dot_q4_1;
@@ -465,12 +468,15 @@ typedef struct qjob {
     qdot2_fn dot2;
     const q8_act *xq; /* M rows of K / 32 blocks */
     int64_t b0, b1, i0, i1;
+    int64_t j0; /* the first weight row of the task's range */
 } qjob;
 
 static void qcols_task(void *arg, int64_t jb, int64_t je, int thread)
 {
     (void)thread;
     const qjob *q = arg;
+    jb += q->j0;
+    je += q->j0;
     const pce_tref *b = &q->n->src[1], *d = &q->n->dst;
     int64_t M = d->ne[2], nbk = q->n->src[0].ne[3] / QK;
     if (M == 1 && q->dot2) { /* decode: weight rows in pairs */
@@ -557,10 +563,16 @@ pce_status pce_cpu_matmul_quant(const pce_exec_node *n, cpu_exec *ex)
                        pce_bc(i0, b->ne[0]),
                        pce_bc(i1, b->ne[1]),
                        i0,
-                       i1};
+                       i1,
+                       0};
+            if (ex->packed) { /* whole groups of 8 rows from the packing */
+                pce_cpu_qpack_matmul(n, ex, ex->packed, xq, i0, i1);
+                qj.j0 = N / 8 * 8;
+            }
             /* a column is M · K multiply-adds: small outputs batch a few columns */
             int64_t grain = (int64_t)(16384 / (M * K > 0 ? M * K : 1)) + 1;
-            pce_threadpool_parallel_for(ex->pool, N, grain, qcols_task, &qj);
+            if (qj.j0 < N)
+                pce_threadpool_parallel_for(ex->pool, N - qj.j0, grain, qcols_task, &qj);
         }
     free(tmp);
     return PCE_OK;

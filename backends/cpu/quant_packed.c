@@ -1,0 +1,240 @@
+/* quant_packed.c — Q4_0, Q4_1 and Q8_0 weights repacked for VNNI: eight
+ * weight rows interleaved block by block, so one 256-bit integer dot
+ * product (vpdpbusd) advances all eight rows at once against four
+ * activation bytes broadcast to every lane, and the eight rows' scales
+ * load as one vector.
+ *
+ * A packed group (rows 8g .. 8g+7, block b) holds:
+ *   Q4_0: d[8] f16, then 4 × 32 bytes       (144 bytes = 8 blocks of 18)
+ *   Q4_1: d[8] f16, m[8] f16, 4 × 32 bytes  (160 = 8 × 20)
+ *   Q8_0: d[8] f16, 8 × 32 bytes            (272 = 8 × 34)
+ * Chunk kk of 32 bytes is row r's 4 bytes at 4r: for Q4 the row's qs
+ * bytes 4kk .. 4kk+3 as GGUF stores them (low nibbles weights 4kk.., high
+ * nibbles weights 16+4kk..), for Q8_0 its weights 4kk .. 4kk+3 plus 128
+ * (unsigned, as vpdpbusd wants; the 128 · Σy comes off after). The
+ * packing is the same size as the original rows; rows past the last whole
+ * group of 8 stay in the original layout.
+ *
+ * The CPU device packs each weight once, when the first segment that uses
+ * it is prepared, and shares it between plans (cpu_backend.c). */
+#include "cpu.h"
+#include "quant_act.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 11
+#include <immintrin.h>
+#define QP_X86 1
+#endif
+
+static size_t group_bytes(pce_dtype dt)
+{
+    switch (dt) {
+    case PCE_DTYPE_Q4_0: return 144;
+    case PCE_DTYPE_Q4_1: return 160;
+    case PCE_DTYPE_Q8_0: return 272;
+    default: return 0;
+    }
+}
+
+bool pce_cpu_qpack_eligible(const pce_exec_node *n)
+{
+#ifdef QP_X86
+    if (n->op != PCE_OP_MATMUL || pce_cpu_quant_isa() < 2)
+        return false;
+    const pce_tref *b = &n->src[1];
+    if (!group_bytes(b->dtype) || !b->host || b->buf)
+        return false;
+    /* one weight matrix, wᵀ of rows of whole blocks one after the other */
+    const int64_t blk = (int64_t)pce_dtype_get_info(b->dtype)->block_bytes;
+    int64_t N = b->ne[3], K = n->src[0].ne[3];
+    return b->ne[0] == 1 && b->ne[1] == 1 && b->ne[2] == K && K % QK == 0 && N >= 8 &&
+           b->nb[2] == blk && b->nb[3] == K / QK * blk;
+#else
+    (void)n;
+    return false;
+#endif
+}
+
+size_t pce_cpu_qpack_bytes(const pce_exec_node *n)
+{
+    const pce_tref *b = &n->src[1];
+    return (size_t)(b->ne[3] / 8) * (size_t)(b->ne[2] / QK) * group_bytes(b->dtype);
+}
+
+void pce_cpu_qpack(const pce_exec_node *n, void *dst)
+{
+    const pce_tref *b = &n->src[1];
+    const size_t blk = pce_dtype_get_info(b->dtype)->block_bytes, gb = group_bytes(b->dtype);
+    const int64_t G = b->ne[3] / 8, nb = b->ne[2] / QK;
+    const size_t head = b->dtype == PCE_DTYPE_Q4_1 ? 4 : 2; /* d (and m) before qs */
+    const int chunks = b->dtype == PCE_DTYPE_Q8_0 ? 8 : 4;
+    uint8_t *o = dst;
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t k = 0; k < nb; k++, o += gb) {
+            for (int r = 0; r < 8; r++) {
+                const uint8_t *src = (const uint8_t *)b->host + (g * 8 + r) * b->nb[3] + k * blk;
+                memcpy(o + 2 * r, src, 2); /* d */
+                if (head == 4)
+                    memcpy(o + 16 + 2 * r, src + 2, 2); /* m */
+                uint8_t *q = o + 8 * head;
+                for (int c = 0; c < chunks; c++)
+                    for (int j = 0; j < 4; j++) {
+                        uint8_t v = src[head + 4 * c + j];
+                        q[32 * c + 4 * r + j] =
+                            b->dtype == PCE_DTYPE_Q8_0 ? (uint8_t)(v ^ 0x80) : v;
+                    }
+            }
+        }
+}
+
+#ifdef QP_X86
+#define QP_ATTR __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define QP_INLINE QP_ATTR static inline __attribute__((always_inline))
+
+QP_INLINE __m256i bcast4(const int8_t *y)
+{
+    int32_t v;
+    memcpy(&v, y, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* Eight packed weight rows (nb groups at p) against M <= 4 activation rows
+ * (x, xs blocks apart): out[m * 8 + r]. One or two integer accumulators
+ * per activation row: two when M is small, so a block's eight vpdpbusd do
+ * not form one chain of latencies. */
+QP_INLINE void rows8(pce_dtype dt, const uint8_t *p, const q8_act *x, int64_t xs, int64_t nb,
+                     const int M, float *out)
+{
+    __m256 acc[4], accm[4];
+    for (int m = 0; m < M; m++)
+        acc[m] = accm[m] = _mm256_setzero_ps();
+    const __m256i lo4 = _mm256_set1_epi8(15);
+    const size_t gb = dt == PCE_DTYPE_Q4_0 ? 144 : dt == PCE_DTYPE_Q4_1 ? 160 : 272;
+    const size_t qoff = dt == PCE_DTYPE_Q4_1 ? 32 : 16;
+    for (int64_t b = 0; b < nb; b++, p += gb) {
+        __m256i s0[4], s1[4];
+        for (int m = 0; m < M; m++)
+            s0[m] = s1[m] = _mm256_setzero_si256();
+        const uint8_t *q = p + qoff;
+        if (dt == PCE_DTYPE_Q8_0) {
+            for (int c = 0; c < 8; c += 2) {
+                __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
+                __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + 32 * c + 32));
+                for (int m = 0; m < M; m++) {
+                    const int8_t *y = x[m * xs + b].qs;
+                    s0[m] = _mm256_dpbusd_avx_epi32(s0[m], v0, bcast4(y + 4 * c));
+                    s1[m] = _mm256_dpbusd_avx_epi32(s1[m], v1, bcast4(y + 4 * c + 4));
+                }
+            }
+        } else {
+            for (int c = 0; c < 4; c++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
+                __m256i lo = _mm256_and_si256(v, lo4);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+                for (int m = 0; m < M; m++) {
+                    const int8_t *y = x[m * xs + b].qs;
+                    s0[m] = _mm256_dpbusd_avx_epi32(s0[m], lo, bcast4(y + 4 * c));
+                    s1[m] = _mm256_dpbusd_avx_epi32(s1[m], hi, bcast4(y + 16 + 4 * c));
+                }
+            }
+        }
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        __m256 mn = dt == PCE_DTYPE_Q4_1
+                        ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)))
+                        : _mm256_setzero_ps();
+        for (int m = 0; m < M; m++) {
+            const q8_act *a = &x[m * xs + b];
+            __m256i s = _mm256_add_epi32(s0[m], s1[m]);
+            /* unsigned weights: Q4_0 stores q + 8, Q8_0 here q + 128 */
+            if (dt == PCE_DTYPE_Q4_0)
+                s = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * a->sum));
+            else if (dt == PCE_DTYPE_Q8_0)
+                s = _mm256_sub_epi32(s, _mm256_set1_epi32(128 * a->sum));
+            acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_set1_ps(a->d)),
+                                     acc[m]);
+            if (dt == PCE_DTYPE_Q4_1)
+                accm[m] = _mm256_fmadd_ps(mn, _mm256_set1_ps(a->s), accm[m]);
+        }
+    }
+    for (int m = 0; m < M; m++)
+        _mm256_storeu_ps(out + 8 * m,
+                         dt == PCE_DTYPE_Q4_1 ? _mm256_add_ps(acc[m], accm[m]) : acc[m]);
+}
+
+typedef void (*rows8_fn)(const uint8_t *p, const q8_act *x, int64_t xs, int64_t nb, int M,
+                         float *out);
+
+#define QP_DEFINE(NAME, DT)                                                                        \
+    QP_ATTR static void NAME(const uint8_t *p, const q8_act *x, int64_t xs, int64_t nb, int M,     \
+                             float *out)                                                           \
+    {                                                                                              \
+        switch (M) {                                                                               \
+        case 1: rows8(DT, p, x, xs, nb, 1, out); break;                                            \
+        case 2: rows8(DT, p, x, xs, nb, 2, out); break;                                            \
+        case 3: rows8(DT, p, x, xs, nb, 3, out); break;                                            \
+        default: rows8(DT, p, x, xs, nb, 4, out); break;                                           \
+        }                                                                                          \
+    }
+QP_DEFINE(rows8_q4_0, PCE_DTYPE_Q4_0)
+QP_DEFINE(rows8_q4_1, PCE_DTYPE_Q4_1)
+QP_DEFINE(rows8_q8_0, PCE_DTYPE_Q8_0)
+
+typedef struct pjob {
+    const pce_exec_node *n;
+    rows8_fn fn;
+    const uint8_t *packed;
+    const q8_act *xq;
+    int64_t i0, i1, nb;
+    size_t gb;
+} pjob;
+
+static void groups_task(void *arg, int64_t gb, int64_t ge, int thread)
+{
+    (void)thread;
+    const pjob *j = arg;
+    const pce_tref *d = &j->n->dst;
+    const int64_t M = d->ne[2];
+    const bool dense = d->nb[3] == (int64_t)sizeof(float);
+    float out[32];
+    for (int64_t g = gb; g < ge; g++) {
+        const uint8_t *p = j->packed + (size_t)g * (size_t)j->nb * j->gb;
+        for (int64_t m = 0; m < M; m += 4) {
+            int mm = M - m < 4 ? (int)(M - m) : 4;
+            j->fn(p, j->xq + m * j->nb, j->nb, j->nb, mm, out);
+            for (int r = 0; r < mm; r++) {
+                float *o = (float *)pce_cpu_at(d, j->i0, j->i1, m + r, g * 8);
+                if (dense)
+                    memcpy(o, out + 8 * r, 8 * sizeof(float));
+                else
+                    for (int c = 0; c < 8; c++)
+                        *(float *)pce_cpu_at(d, j->i0, j->i1, m + r, g * 8 + c) = out[8 * r + c];
+            }
+        }
+    }
+}
+#endif
+
+void pce_cpu_qpack_matmul(const pce_exec_node *n, cpu_exec *ex, const void *packed,
+                          const q8_act *xq, int64_t i0, int64_t i1)
+{
+#ifdef QP_X86
+    const pce_tref *b = &n->src[1];
+    pjob j = {n,
+              b->dtype == PCE_DTYPE_Q4_0   ? rows8_q4_0
+              : b->dtype == PCE_DTYPE_Q4_1 ? rows8_q4_1
+                                           : rows8_q8_0,
+              packed,
+              xq,
+              i0,
+              i1,
+              b->ne[2] / QK,
+              group_bytes(b->dtype)};
+    int64_t M = n->dst.ne[2], K = b->ne[2];
+    /* a group is 8 · M · K multiply-adds: small ones go a few at a time */
+    int64_t grain = 32768 / (8 * M * K > 0 ? 8 * M * K : 1) + 1;
+    pce_threadpool_parallel_for(ex->pool, b->ne[3] / 8, grain, groups_task, &j);
+#else
+    (void)n, (void)ex, (void)packed, (void)xq, (void)i0, (void)i1;
+#endif
+}
