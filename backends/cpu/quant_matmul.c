@@ -360,6 +360,47 @@ QM_KERNELS2(avx2, QM_AVX2, dot_us_avx2)
 QM_KERNELS2(vnni, QM_VNNI, dot_us_vnni)
 #endif
 
+#ifdef QM_X86
+/* quantize_act_row as llama.cpp's x86 build does it (quantize_row_q8_1 with
+ * AVX2): the scale's inverse as 127 / amax and rounding to nearest even,
+ * eight lanes at a time. */
+QM_AVX2 static void quantize_act_row_avx2(const float *x, q8_act *out, int64_t K)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < K / QK; b++) {
+        const float *v = x + b * QK;
+        __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8), v2 = _mm256_loadu_ps(v + 16),
+               v3 = _mm256_loadu_ps(v + 24);
+        __m256 mx =
+            _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                          _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4), d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        __m256 mul = _mm256_set1_ps(id);
+        const int rnd = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), rnd));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), rnd));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), rnd));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), rnd));
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        int32_t sum = _mm_cvtsi128_si32(s4);
+        /* int32 -> int16 -> int8 with the lane order put back */
+        __m256i a = _mm256_packs_epi32(i0, i1), c = _mm256_packs_epi32(i2, i3);
+        __m256i q = _mm256_packs_epi16(a, c);
+        q = _mm256_permutevar8x32_epi32(q, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)out[b].qs, q);
+        out[b].d = pce_f16_to_f32(pce_f32_to_f16(d));
+        out[b].sum = sum;
+        out[b].s = pce_f16_to_f32(pce_f32_to_f16(d * (float)sum));
+    }
+}
+#endif
+
 typedef void (*qdot2_fn)(const uint8_t *w, int64_t rs, const q8_act *x, int64_t nb, float *out);
 
 /* The two-row decode kernel for the one-row kernel `one`, or NULL. */
@@ -526,6 +567,12 @@ static void qrows_task(void *arg, int64_t mb, int64_t me, int thread)
                 t[k] = (float)pce_cpu_load(x, a->a0, a->a1, m, k);
             row = t;
         }
+#ifdef QM_X86
+        if (pce_cpu_quant_isa() >= 1) {
+            quantize_act_row_avx2(row, a->xq + m * (K / QK), K);
+            continue;
+        }
+#endif
         quantize_act_row(row, a->xq + m * (K / QK), K);
     }
 }
