@@ -612,6 +612,11 @@ static void build_cases(case_list *l)
         {4, {2, 3, 5, 7}, false, 4, {2, 3, 7, 4}, false},
         {4, {2, 1, 5, 7}, false, 3, {3, 7, 4}, false},
         {2, {130, 257}, false, 2, {257, 129}, false},
+        /* attention at decode: a few query rows per KV head against kᵀ
+         * (K contiguous) and against v (N contiguous), and a ragged N */
+        {3, {3, 3, 64}, false, 3, {3, 64, 100}, true},
+        {3, {3, 3, 100}, false, 3, {3, 100, 64}, false},
+        {2, {5, 37}, false, 2, {37, 40}, false},
     };
     for (size_t p = 0; p < sizeof mm / sizeof mm[0]; p++)
         for (size_t s = 0; s < sizeof ms / sizeof ms[0]; s++) {

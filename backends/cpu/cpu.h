@@ -30,6 +30,9 @@ extern const cpu_kernel_fn pce_cpu_fast_kernels[PCE_OP_COUNT];
  * (the caller then dequantizes panels for the GEMM). */
 pce_status pce_cpu_matmul_quant(const pce_exec_node *n, cpu_exec *ex);
 bool pce_cpu_quant_int8(pce_dtype dt);
+/* x · y for up to 8 rows of x (f16 or f32) and an f16 y read in place
+ * (matmul_f16.c); PCE_ERR_UNSUPPORTED for other shapes and layouts. */
+pce_status pce_cpu_matmul_f16_small(const pce_exec_node *n, cpu_exec *ex);
 /* The integer dot-product path in use: 2 AVX-VNNI, 1 AVX2, 0 portable. */
 int pce_cpu_quant_isa(void);
 

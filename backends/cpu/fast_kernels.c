@@ -756,6 +756,11 @@ static pce_status fast_matmul(const pce_exec_node *n, cpu_exec *ex)
             return st;
         /* else: panels of dequantized weight rows through the GEMM, below */
     }
+    if (b->dtype == PCE_DTYPE_F16 && d->ne[2] <= 8) { /* attention over an f16 cache */
+        pce_status st = pce_cpu_matmul_f16_small(n, ex);
+        if (st != PCE_ERR_UNSUPPORTED)
+            return st;
+    }
     int64_t M = d->ne[2], N = d->ne[3], K = a->ne[3];
     float *scratch = ex->scratch;
     for (int64_t i0 = 0; i0 < d->ne[0]; i0++)
