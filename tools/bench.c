@@ -505,7 +505,9 @@ static void case_linear(bcase *c, pce_context *ctx, pce_dtype dt, int64_t m, int
                     (long long)k, (long long)m, m == 1 ? " (decode)" : " (prefill)"))
         return;
     const int64_t dx[] = {m, k}, dw[] = {n, k};
-    pce_tensor *x = input(c, "x", dt, 2, dx, 0, 1.0f);
+    /* a block-quantized weight (GGUF's) multiplies f32 activations */
+    bool quant = pce_dtype_get_info(dt)->is_quantized;
+    pce_tensor *x = input(c, "x", quant ? PCE_DTYPE_F32 : dt, 2, dx, 0, 1.0f);
     pce_tensor *w = weight(c, "w", dt, 2, dw, 1.0f / sqrtf((float)k));
     c->work = 2.0 * (double)m * (double)n * (double)k;
     c->kind = m == 1 ? KIND_MEMORY : KIND_COMPUTE;
@@ -1111,6 +1113,13 @@ int pce_bench_main(int argc, char **argv)
                 ADD(1, PCE_DTYPE_F16, 1, shapes[s][0], shapes[s][1]);
                 ADD(1, PCE_DTYPE_F16, 512, shapes[s][0], shapes[s][1]);
             }
+        }
+        /* the quantized weights of GGUF models (SmolLM2 is Q4_1, Q8_0 heads) */
+        static const pce_dtype qts[] = {PCE_DTYPE_Q4_1, PCE_DTYPE_Q4_0, PCE_DTYPE_Q8_0,
+                                        PCE_DTYPE_Q4_K};
+        for (int q = 0; q < (o.quick ? 1 : 4); q++) {
+            ADD(1, qts[q], 1, 4096, 4096);
+            ADD(1, qts[q], o.quick ? 64 : 512, 4096, 4096);
         }
         ADD(2, PCE_DTYPE_F32, 16 << 20, 0, 0);
         ADD(2, PCE_DTYPE_F32, 16 << 20, 1, 0);

@@ -128,10 +128,12 @@ QP_INLINE void rows8(pce_dtype dt, const uint8_t *p, const q8_act *x, int64_t xs
                 }
             }
         } else {
+            /* the high nibbles stay in place, 16 times their value: one
+             * mask instead of a shift and a mask; s1 is divided back */
             for (int c = 0; c < 4; c++) {
                 __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
                 __m256i lo = _mm256_and_si256(v, lo4);
-                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+                __m256i hi = _mm256_andnot_si256(lo4, v);
                 for (int m = 0; m < M; m++) {
                     const int8_t *y = x[m * xs + b].qs;
                     s0[m] = _mm256_dpbusd_avx_epi32(s0[m], lo, bcast4(y + 4 * c));
@@ -145,7 +147,8 @@ QP_INLINE void rows8(pce_dtype dt, const uint8_t *p, const q8_act *x, int64_t xs
                         : _mm256_setzero_ps();
         for (int m = 0; m < M; m++) {
             const q8_act *a = &x[m * xs + b];
-            __m256i s = _mm256_add_epi32(s0[m], s1[m]);
+            __m256i s = dt == PCE_DTYPE_Q8_0 ? _mm256_add_epi32(s0[m], s1[m])
+                                             : _mm256_add_epi32(s0[m], _mm256_srai_epi32(s1[m], 4));
             /* unsigned weights: Q4_0 stores q + 8, Q8_0 here q + 128 */
             if (dt == PCE_DTYPE_Q4_0)
                 s = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * a->sum));
