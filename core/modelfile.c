@@ -5,6 +5,7 @@
 #include "modelfile.h"
 
 #include "graph_build.h"
+#include "pce_text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -232,7 +233,8 @@ static pce_status detect_and_read(pce_model_file *f, const char *path)
                     path);
 }
 
-pce_status pce_model_file_open(pce_context *ctx, const char *path, pce_model_file **out)
+static pce_status open_file(pce_context *ctx, const char *path, bool metadata_only,
+                            pce_model_file **out)
 {
     if (!out)
         return ctx ? pce_fail(ctx, PCE_ERR_INVALID_ARGUMENT, "model file: out is NULL")
@@ -247,6 +249,7 @@ pce_status pce_model_file_open(pce_context *ctx, const char *path, pce_model_fil
         return pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "allocating a model file (%zu bytes)",
                         sizeof *f);
     f->ctx = ctx;
+    f->metadata_only = metadata_only;
     pce_status st = detect_and_read(f, path);
     if (st != PCE_OK) {
         pce_model_file_close(f);
@@ -255,8 +258,21 @@ pce_status pce_model_file_open(pce_context *ctx, const char *path, pce_model_fil
     pce_log(ctx, PCE_LOG_INFO, "model file %s: %s, %d file(s), %d tensors, %d metadata entries",
             path, f->format == PCE_MODEL_GGUF ? "GGUF" : "safetensors", f->n_parts, f->n_tensors,
             f->n_meta);
+    if (f->n_absent)
+        pce_log(ctx, PCE_LOG_INFO, "model file %s: the data of %d of its %d tensors is absent",
+                path, f->n_absent, f->n_tensors);
     *out = f;
     return PCE_OK;
+}
+
+pce_status pce_model_file_open(pce_context *ctx, const char *path, pce_model_file **out)
+{
+    return open_file(ctx, path, false, out);
+}
+
+pce_status pce_model_file_open_metadata(pce_context *ctx, const char *path, pce_model_file **out)
+{
+    return open_file(ctx, path, true, out);
 }
 
 void pce_model_file_close(pce_model_file *f)
@@ -363,7 +379,7 @@ static pce_status check_overlaps(pce_model_file *f)
         return pce_fail(f->ctx, PCE_ERR_OUT_OF_MEMORY, "sorting %d tensors", f->n_tensors);
     int n = 0;
     for (int i = 0; i < f->n_tensors; i++)
-        if (f->tensors[i].t.bytes)
+        if (f->tensors[i].t.bytes && !f->tensors[i].absent)
             order[n++] = (range_key){f->tensors[i].t.file_index, f->tensors[i].t.offset, i};
     qsort(order, (size_t)n, sizeof *order, cmp_range);
     pce_status st = PCE_OK;
@@ -414,6 +430,8 @@ pce_status pce_mf_finish(pce_model_file *f)
     for (int i = 0; i < f->n_tensors; i++) {
         const pce_model_tensor *t = &f->tensors[i].t;
         const mf_part *p = &f->parts[t->file_index];
+        if (f->tensors[i].absent)
+            continue;
         if (t->offset > p->size || t->bytes > p->size - t->offset)
             return pce_fail(f->ctx, PCE_ERR_INTERNAL, "%s: tensor '%s' escaped the range checks",
                             p->path, t->name);
@@ -427,7 +445,7 @@ pce_status pce_mf_finish(pce_model_file *f)
      * need not be): one aligned copy, owned by f */
     for (int i = 0; i < f->n_tensors && st == PCE_OK; i++) {
         mf_tensor *t = &f->tensors[i];
-        if (!t->t.bytes || t->align <= 1 || (uintptr_t)t->t.data % t->align == 0)
+        if (t->absent || !t->t.bytes || t->align <= 1 || (uintptr_t)t->t.data % t->align == 0)
             continue;
         void *copy = pce_mf_alloc(f, t->t.bytes);
         if (!copy)
@@ -524,6 +542,17 @@ int pce_model_file_tensor_count(const pce_model_file *f)
     return f ? f->n_tensors : 0;
 }
 
+/* FORMAT for a tensor whose data a metadata-only open did not find. */
+static pce_status absent_error(const pce_model_file *f, const mf_tensor *t)
+{
+    return pce_fail(f->ctx, PCE_ERR_FORMAT,
+                    "%s: tensor '%s' (%s, %zu bytes at byte %llu): its data lies past the end of "
+                    "the file, which is truncated or metadata-only (opened with "
+                    "pce_model_file_open_metadata)",
+                    f->parts[t->t.file_index].path, t->t.name, t->t.dtype_name, t->t.bytes,
+                    (unsigned long long)t->t.offset);
+}
+
 pce_status pce_model_file_tensor_get(const pce_model_file *f, int index, pce_model_tensor *out)
 {
     if (!f || !out)
@@ -532,7 +561,7 @@ pce_status pce_model_file_tensor_get(const pce_model_file *f, int index, pce_mod
         return pce_fail(f->ctx, PCE_ERR_INVALID_ARGUMENT, "tensor index %d out of 0..%d", index,
                         f->n_tensors - 1);
     *out = f->tensors[index].t;
-    return PCE_OK;
+    return f->tensors[index].absent ? absent_error(f, &f->tensors[index]) : PCE_OK;
 }
 
 pce_status pce_model_file_tensor_find(const pce_model_file *f, const char *name,
@@ -545,7 +574,7 @@ pce_status pce_model_file_tensor_find(const pce_model_file *f, const char *name,
     if (i < 0)
         return pce_fail(f->ctx, PCE_ERR_NOT_FOUND, "%s: no tensor '%s'", f->parts[0].path, name);
     *out = f->tensors[i].t;
-    return PCE_OK;
+    return f->tensors[i].absent ? absent_error(f, &f->tensors[i]) : PCE_OK;
 }
 
 pce_tensor *pce_graph_weight_from_file(pce_graph *g, const pce_model_file *f, const char *name)
@@ -560,6 +589,11 @@ pce_tensor *pce_graph_weight_from_file(pce_graph *g, const pce_model_file *f, co
         return pce_graph_fail(g, PCE_ERR_NOT_FOUND, "weight '%s': no such tensor in %s", name,
                               f->parts[0].path);
     const pce_model_tensor *t = &f->tensors[i].t;
+    if (f->tensors[i].absent)
+        return pce_graph_fail(g, PCE_ERR_FORMAT,
+                              "weight '%s': its data lies past the end of %s, which is truncated "
+                              "or metadata-only",
+                              name, f->parts[t->file_index].path);
     if (t->dtype >= PCE_DTYPE_COUNT || !pce_dtype_get_info(t->dtype))
         return pce_graph_fail(g, PCE_ERR_UNSUPPORTED,
                               "weight '%s' in %s is %s, a dtype pce cannot compute with", name,

@@ -25,6 +25,7 @@ typedef struct mf_meta {
 typedef struct mf_tensor {
     pce_model_tensor t;
     size_t align;
+    bool absent; /* metadata-only open: its data lies past the end of the file */
 } mf_tensor;
 
 typedef struct mf_chunk mf_chunk;
@@ -42,6 +43,10 @@ struct pce_model_file {
     int *index; /* open addressing by name: tensor index + 1, 0 empty */
     size_t index_cap;
     mf_chunk *chunks; /* names, keys, tables, aligned copies: freed at close */
+    /* pce_model_file_open_metadata: tensor data past the end of a file is
+     * not an error; such tensors are marked absent */
+    bool metadata_only;
+    int n_absent;
 };
 
 /* Maps `path` read-only as a new part; its index goes to *part. NOT_FOUND,

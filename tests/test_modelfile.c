@@ -12,6 +12,7 @@
 #include <check.h>
 
 #include "pce.h"
+#include "pce_text.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -612,6 +613,82 @@ START_TEST(truncated_files)
 }
 END_TEST
 
+/* pce_model_file_open_metadata on every prefix of tiny.gguf: from some
+ * length on (at most where the data section starts) the metadata and the
+ * tensor table open, the tensors whose data is cut off are refused with
+ * FORMAT naming them, the others read as with a full open. */
+START_TEST(metadata_only)
+{
+    size_t n;
+    unsigned char *p = slurp(fixture("tiny.gguf"), &n);
+    pce_model_file *full = open_ok(fixture("tiny.gguf"));
+    int nt = pce_model_file_tensor_count(full);
+    uint64_t data_start = UINT64_MAX;
+    for (int i = 0; i < nt; i++) {
+        pce_model_tensor t;
+        ck_assert_int_eq(pce_model_file_tensor_get(full, i, &t), PCE_OK);
+        if (t.offset < data_start)
+            data_start = t.offset;
+    }
+    const char *path = tmp("meta.gguf");
+    size_t first_ok = SIZE_MAX;
+    for (size_t len = 0; len <= n; len++) {
+        spit(path, p, len);
+        pce_model_file *g = (pce_model_file *)1;
+        pce_status st = pce_model_file_open_metadata(ctx, path, &g);
+        if (st != PCE_OK) {
+            ck_assert_msg(first_ok == SIZE_MAX, "cut to %zu: fails after %zu opened: %s", len,
+                          first_ok, pce_context_last_error(ctx));
+            ck_assert_msg(st == PCE_ERR_FORMAT, "cut to %zu: %s", len, pce_status_name(st));
+            ck_assert_ptr_null(g);
+            continue;
+        }
+        if (first_ok == SIZE_MAX)
+            first_ok = len;
+        ck_assert_int_eq(pce_model_file_tensor_count(g), nt);
+        ck_assert_int_eq(pce_model_file_meta_count(g), pce_model_file_meta_count(full));
+        int absent = 0;
+        for (int i = 0; i < nt; i++) {
+            pce_model_tensor want, t;
+            pce_model_file_tensor_get(full, i, &want);
+            memset(&t, 0xa5, sizeof t);
+            pce_status ts = pce_model_file_tensor_get(g, i, &t);
+            ck_assert_str_eq(t.name, want.name);
+            ck_assert_int_eq(t.ndim, want.ndim);
+            ck_assert_uint_eq(t.bytes, want.bytes);
+            ck_assert_uint_eq(t.offset, want.offset);
+            if (want.offset + want.bytes <= len) {
+                ck_assert_int_eq(ts, PCE_OK);
+                ck_assert(t.data && memcmp(t.data, want.data, t.bytes) == 0);
+                continue;
+            }
+            absent++;
+            ck_assert_msg(ts == PCE_ERR_FORMAT, "cut to %zu: tensor %s: %s", len, want.name,
+                          pce_status_name(ts));
+            ck_assert_ptr_null(t.data);
+            const char *e = pce_context_last_error(ctx);
+            ck_assert_msg(strstr(e, want.name) && strstr(e, "metadata-only"), "'%s'", e);
+            pce_model_tensor f2;
+            ck_assert_int_eq(pce_model_file_tensor_find(g, want.name, &f2), PCE_ERR_FORMAT);
+            pce_graph *gr;
+            ck_assert_int_eq(pce_graph_create(ctx, &gr), PCE_OK);
+            ck_assert_ptr_null(pce_graph_weight_from_file(gr, g, want.name));
+            ck_assert_int_eq(pce_graph_status(gr), PCE_ERR_FORMAT);
+            pce_graph_destroy(gr);
+        }
+        /* a full open fails exactly when some data is missing */
+        pce_model_file *h = NULL;
+        pce_status fs = pce_model_file_open(ctx, path, &h);
+        ck_assert_int_eq(fs, absent ? PCE_ERR_FORMAT : PCE_OK);
+        pce_model_file_close(h);
+        pce_model_file_close(g);
+    }
+    ck_assert_uint_le(first_ok, data_start);
+    pce_model_file_close(full);
+    free(p);
+}
+END_TEST
+
 /* ---- malformed GGUF, built here -------------------------------------------- */
 
 typedef struct buf {
@@ -956,6 +1033,7 @@ static Suite *modelfile_suite(void)
     tcase_add_test(tc, safetensors_sharded);
     tcase_add_test(tc, weight_from_file);
     tcase_add_test(tc, truncated_files);
+    tcase_add_test(tc, metadata_only);
     tcase_add_test(tc, gguf_malformed);
     tcase_add_test(tc, safetensors_malformed);
     suite_add_tcase(s, tc);
