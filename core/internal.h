@@ -246,4 +246,7 @@ uint16_t pce_f32_to_f16(float f);
 float pce_bf16_to_f32(uint16_t h);
 uint16_t pce_f32_to_bf16(float f);
 
+/* The context a model was loaded with (llm.c), for generate.c's errors. */
+pce_context *pce_llm_context(const pce_llm *m);
+
 #endif

@@ -435,6 +435,23 @@ int pce_llm_position(const pce_llm *m)
     return m ? m->pos : 0;
 }
 
+pce_status pce_llm_rewind(pce_llm *m, int pos)
+{
+    if (!m)
+        return PCE_ERR_INVALID_ARGUMENT;
+    if (pos < 0 || pos > m->pos)
+        return pce_fail(m->ctx, PCE_ERR_INVALID_ARGUMENT,
+                        "llm_rewind: position %d is outside [0, %d]", pos, m->pos);
+    /* the rows after pos are masked until overwritten */
+    m->pos = pos;
+    return PCE_OK;
+}
+
+pce_context *pce_llm_context(const pce_llm *m)
+{
+    return m ? m->ctx : NULL;
+}
+
 const pce_plan *pce_llm_last_plan(const pce_llm *m)
 {
     return m ? m->last : NULL;

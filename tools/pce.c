@@ -4,6 +4,7 @@
 #include "conformance.h"
 #include "run.h"
 #include "pce.h"
+#include "pce_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -500,7 +501,19 @@ static int cmd_inspect(int argc, char **argv)
     if (open_ctx(&ctx))
         return 1;
     pce_model_file *mf;
-    if (pce_model_file_open(ctx, path, &mf) != PCE_OK) {
+    pce_status st = pce_model_file_open(ctx, path, &mf);
+    if (st == PCE_ERR_FORMAT) {
+        /* a truncated or vocab-only GGUF: its metadata and tensor table can
+         * still be shown when only tensor data is missing */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", pce_context_last_error(ctx));
+        if (pce_model_file_open_metadata(ctx, path, &mf) == PCE_OK) {
+            fprintf(stderr,
+                    "pce inspect: warning: %s; showing the metadata and tensor table only\n", why);
+            st = PCE_OK;
+        }
+    }
+    if (st != PCE_OK) {
         fprintf(stderr, "pce inspect: %s\n", pce_context_last_error(ctx));
         pce_context_destroy(ctx);
         return 1;
@@ -547,8 +560,9 @@ static int cmd_inspect(int argc, char **argv)
             fprintf(out, ",\"dtype\":\"%s\",\"shape\":[", t.dtype_name);
             for (int d = 0; d < t.ndim; d++)
                 fprintf(out, "%s%lld", d ? "," : "", (long long)t.dims[d]);
-            fprintf(out, "],\"bytes\":%zu,\"offset\":%llu,\"file\":%d}", t.bytes,
-                    (unsigned long long)t.offset, t.file_index);
+            fprintf(out, "],\"bytes\":%zu,\"offset\":%llu,\"file\":%d%s}", t.bytes,
+                    (unsigned long long)t.offset, t.file_index,
+                    !t.data && t.bytes ? ",\"absent\":true" : "");
         }
         fprintf(out, "],\"total_bytes\":%llu,\"total_elements\":%llu}\n",
                 (unsigned long long)total_bytes, (unsigned long long)total_elems);
@@ -584,6 +598,8 @@ static int cmd_inspect(int argc, char **argv)
                     (unsigned long long)t.offset);
             if (files > 1)
                 fprintf(out, "  %d", t.file_index);
+            if (!t.data && t.bytes)
+                fputs("  (absent: past the end of the file)", out);
             fputc('\n', out);
         }
         fprintf(out, "\ntotal: %d tensors, %llu elements, %llu bytes (%.1f MiB)\n", n_tensors,
@@ -603,7 +619,9 @@ static void usage(FILE *f)
                "  verify    run the conformance suite on this machine's devices\n"
                "  profile   check hardware profile files (pce profile lint FILE...)\n"
                "  bench     every device on the same work, against measured ceilings\n"
-               "  run       greedy decoding of token ids with a GGUF model (llama, qwen2)\n"
+               "  run       a GGUF model (llama, qwen2): -p TEXT answers a prompt; --tokens\n"
+               "            decodes token ids greedily\n"
+               "  chat      a conversation with a GGUF model, one message per line of stdin\n"
                "  inspect   show a model file's metadata and tensors (GGUF, safetensors)\n"
                "Run 'pce COMMAND --help' for a command's options.\n");
 }
@@ -633,6 +651,8 @@ int main(int argc, char **argv)
         return pce_bench_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "run"))
         return pce_run_main(argc - 2, argv + 2);
+    if (!strcmp(cmd, "chat"))
+        return pce_chat_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - 2, argv + 2);
     fprintf(stderr, "pce: unknown command '%s'\n", cmd);

@@ -20,7 +20,8 @@ static double now(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: pce run MODEL.gguf [--tokens ID,ID,...] [-n N] [--backend DEVICE]\n"
+    fprintf(f, "usage: pce run MODEL.gguf -p TEXT [options]   (pce run -p --help: text mode)\n"
+               "       pce run MODEL.gguf [--tokens ID,ID,...] [-n N] [--backend DEVICE]\n"
                "               [--devices D1,D2] [--context N] [--strict] [--ignore-eos]\n"
                "               [--explain]\n\n"
                "Feeds the token ids (default: the model's BOS token) as one prefill, then\n"
@@ -70,6 +71,9 @@ static int argmax(const float *v, int n)
 
 int pce_run_main(int argc, char **argv)
 {
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--prompt"))
+            return pce_run_text_main(argc, argv);
     const char *model = NULL, *tok_arg = NULL, *devices = NULL;
     int n_gen = 32, context = 0;
     bool strict = false, ignore_eos = false, explain = false;

@@ -547,6 +547,10 @@ PCE_API pce_status pce_llm_eval(pce_llm *m, const int32_t *tokens, int n, float 
                                 bool all_logits);
 /* Tokens evaluated since the last reset. */
 PCE_API int pce_llm_position(const pce_llm *m);
+/* Goes back to position pos (<= the current one): the tokens after it are
+ * forgotten, those before it kept (a conversation that shares its start
+ * with the last one evaluates only what follows). */
+PCE_API pce_status pce_llm_rewind(pce_llm *m, int pos);
 /* The plan of the last eval, for its explanation and statistics. */
 PCE_API const pce_plan *pce_llm_last_plan(const pce_llm *m);
 

@@ -161,6 +161,54 @@ PCE_API pce_status pce_chat_apply(const pce_chat_template *t, const pce_chat_mes
                                   size_t n, bool add_generation_prompt, char *buf, size_t cap,
                                   size_t *len);
 
+/* ---- generation ------------------------------------------------------------------ */
+
+typedef struct pce_generate_options {
+    size_t size;    /* sizeof(pce_generate_options) */
+    int max_tokens; /* new tokens at most; default 256 */
+    /* Strings that end the answer when it produces them (not shown):
+     * NULL-terminated, or NULL for none. */
+    const char *const *stop;
+    bool ignore_eos; /* keep going past end-of-generation tokens */
+    /* Streaming: called with each new piece of text as soon as it is whole
+     * UTF-8 and cannot be the start of a stop string; return false to stop.
+     * NULL: no streaming. */
+    bool (*on_text)(void *user, const char *text, size_t len);
+    void *user;
+    /* The sampled token ids go here (the first tokens_cap of them); NULL:
+     * not kept. */
+    int32_t *tokens;
+    size_t tokens_cap;
+} pce_generate_options;
+
+typedef struct pce_generate_stats {
+    int prompt_tokens;    /* evaluated by this call's prefill */
+    int generated_tokens; /* sampled */
+    double prefill_ms;    /* the prompt's evaluation */
+    int decode_evals;     /* one-token steps evaluated */
+    double decode_ms;     /* from the prompt's end to the last step (sampling included) */
+    double ttft_ms;       /* from the call to the first sampled token */
+    /* "eos", "stop string", "length", "context full" or "callback" */
+    const char *stop_reason;
+} pce_generate_stats;
+
+PCE_API void pce_generate_options_init(pce_generate_options *opts);
+/* Evaluates prompt[0..n_prompt) at m's current position (a prefill), then
+ * samples with s and evaluates one token per step until an end-of-
+ * generation token, a stop string, max_tokens, the end of m's context or
+ * the callback says stop. Prompt and sampled tokens go to s's history.
+ * The last sampled token is not evaluated (m's position is the prompt's end
+ * plus the tokens evaluated), so a following turn starts with it. Fails
+ * with INVALID_ARGUMENT when tok's vocabulary does not fit m's embedding
+ * table (see pce_tokenizer_check_llm). stats may be NULL. */
+PCE_API pce_status pce_generate(pce_llm *m, const pce_tokenizer *tok, pce_sampler *s,
+                                const int32_t *prompt, size_t n_prompt,
+                                const pce_generate_options *opts, pce_generate_stats *stats);
+/* Whether tok belongs with m: its vocabulary no larger than m's embedding
+ * rows and its special token ids inside it. INVALID_ARGUMENT naming the
+ * mismatch otherwise. */
+PCE_API pce_status pce_tokenizer_check_llm(const pce_tokenizer *tok, const pce_llm *m);
+
 #ifdef __cplusplus
 }
 #endif
