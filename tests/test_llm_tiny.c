@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llm_ref.h"
 #include "pce.h"
 
 /* Not bit identical to llama.cpp, and not meant to be. The oracle script
@@ -71,96 +72,20 @@ static const char *fixtures;
 static const char *devices[2] = {"cpu0", "vulkan0"};
 static int n_devices = 1;
 
-typedef struct ref {
-    int n, vocab;
-    int32_t *tokens, *top1, *top5;
-    float *last, *top5l;
-    double tie; /* NEAR_TIE times the rms of llama.cpp's last logits */
-} ref;
-
-static void free_ref(ref *r)
-{
-    free(r->tokens);
-    free(r->top1);
-    free(r->top5);
-    free(r->last);
-    free(r->top5l);
-}
-
-static int read_ref(const char *path, ref *r)
-{
-    memset(r, 0, sizeof *r);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    char magic[8];
-    int ok = fread(magic, 1, 8, f) == 8 && !memcmp(magic, "PCELLM2", 8) &&
-             fread(&r->n, 4, 1, f) == 1 && fread(&r->vocab, 4, 1, f) == 1 && r->n > 0 &&
-             r->n < 4096 && r->vocab > 0 && r->vocab < (1 << 22);
-    if (ok) {
-        r->tokens = malloc((size_t)r->n * 4);
-        r->top1 = malloc((size_t)r->n * 4);
-        r->last = malloc((size_t)r->vocab * 4);
-        r->top5 = malloc((size_t)r->n * 5 * 4);
-        r->top5l = malloc((size_t)r->n * 5 * 4);
-        ok = r->tokens && r->top1 && r->last && r->top5 && r->top5l &&
-             fread(r->tokens, 4, (size_t)r->n, f) == (size_t)r->n &&
-             fread(r->top1, 4, (size_t)r->n, f) == (size_t)r->n &&
-             fread(r->last, 4, (size_t)r->vocab, f) == (size_t)r->vocab &&
-             fread(r->top5, 4, (size_t)r->n * 5, f) == (size_t)r->n * 5 &&
-             fread(r->top5l, 4, (size_t)r->n * 5, f) == (size_t)r->n * 5;
-    }
-    fclose(f);
-    if (ok) {
-        double ss = 0;
-        for (int j = 0; j < r->vocab; j++)
-            ss += (double)r->last[j] * r->last[j];
-        r->tie = NEAR_TIE * sqrt(ss / r->vocab);
-    }
-    return ok ? 0 : -1;
-}
-
-/* Whether token t is an acceptable top 1 at position i: llama.cpp's, or
- * within r->tie of it in llama.cpp's own logits. */
-static bool agrees(const ref *r, int i, int t, bool *tie)
-{
-    *tie = false;
-    if (t == r->top1[i])
-        return true;
-    for (int k = 1; k < 5; k++)
-        if (r->top5[i * 5 + k] == t && r->top5l[i * 5] - r->top5l[i * 5 + k] < r->tie) {
-            *tie = true;
-            return true;
-        }
-    return false;
-}
-
-static int argmax(const float *v, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[b])
-            b = i;
-    return b;
-}
-
 /* Normalised MSE of the last position's logits against llama.cpp's. */
-static double last_nmse(const ref *r, const float *last, const char *what)
+static double last_nmse(const llm_ref *r, const float *last, const char *what)
 {
-    double num = 0, den = 0;
-    for (int j = 0; j < r->vocab; j++) {
-        ck_assert_msg(isfinite(last[j]), "%s: logit %d is %g", what, j, last[j]);
-        num += ((double)last[j] - r->last[j]) * ((double)last[j] - r->last[j]);
-        den += (double)r->last[j] * r->last[j];
-    }
-    return num / den;
+    int bad = -1;
+    double e = llm_ref_nmse(r, last, &bad);
+    ck_assert_msg(e >= 0, "%s: logit %d is %g", what, bad, bad >= 0 ? last[bad] : 0.0);
+    return e;
 }
 
 typedef struct fixture {
     const model_case *mc;
     const char *dev;
     char what[64];
-    ref r;
+    llm_ref r;
     pce_context *ctx;
     pce_llm *m;
 } fixture;
@@ -174,7 +99,7 @@ static void setup(fixture *fx, int i)
     snprintf(fx->what, sizeof fx->what, "%s on %s", fx->mc->name, fx->dev);
     char path[1024];
     snprintf(path, sizeof path, "%s/%s-llamacpp.bin", fixtures, fx->mc->name);
-    ck_assert_msg(read_ref(path, &fx->r) == 0, "cannot read %s", path);
+    ck_assert_msg(llm_ref_read(path, 0, NEAR_TIE, &fx->r) == 0, "cannot read %s", path);
     ck_assert_int_eq(fx->r.n, N_TOKENS);
     ck_assert_int_eq(pce_context_create(NULL, &fx->ctx), PCE_OK);
     pce_context_set_log(fx->ctx, PCE_LOG_ERROR, NULL, NULL);
@@ -193,7 +118,7 @@ static void teardown(fixture *fx)
 {
     pce_llm_destroy(fx->m);
     pce_context_destroy(fx->ctx);
-    free_ref(&fx->r);
+    llm_ref_free(&fx->r);
 }
 
 START_TEST(info_matches_file)
@@ -226,17 +151,17 @@ START_TEST(prefill_matches_llamacpp)
 {
     fixture fx;
     setup(&fx, _i);
-    const ref *r = &fx.r;
+    const llm_ref *r = &fx.r;
     float *logits = malloc((size_t)r->n * (size_t)r->vocab * sizeof *logits);
     ck_assert_ptr_nonnull(logits);
     pce_status st = pce_llm_eval(fx.m, r->tokens, r->n, logits, true);
     ck_assert_msg(st == PCE_OK, "%s: eval: %s", fx.what, pce_context_last_error(fx.ctx));
     int same = 0, ties = 0, bad = 0;
     for (int i = 0; i < r->n; i++) {
-        int t = argmax(logits + (size_t)i * (size_t)r->vocab, r->vocab);
+        int t = llm_ref_argmax(logits + (size_t)i * (size_t)r->vocab, r->vocab);
         bool tie;
         same += t == r->top1[i];
-        if (!agrees(r, i, t, &tie))
+        if (!llm_ref_agrees(r, i, t, &tie))
             bad++;
         ties += tie;
         if (t != r->top1[i])
@@ -260,21 +185,21 @@ START_TEST(decode_matches_llamacpp)
 {
     fixture fx;
     setup(&fx, _i);
-    const ref *r = &fx.r;
+    const llm_ref *r = &fx.r;
     float *logits = malloc((size_t)r->vocab * sizeof *logits);
     ck_assert_ptr_nonnull(logits);
     bool tie;
     pce_status st = pce_llm_eval(fx.m, r->tokens, N_PREFILL, logits, false);
     ck_assert_msg(st == PCE_OK, "%s: prefill: %s", fx.what, pce_context_last_error(fx.ctx));
-    int t = argmax(logits, r->vocab), same = t == r->top1[N_PREFILL - 1];
-    ck_assert_msg(agrees(r, N_PREFILL - 1, t, &tie), "%s: prefill's last position: %d vs %d",
-                  fx.what, t, r->top1[N_PREFILL - 1]);
+    int t = llm_ref_argmax(logits, r->vocab), same = t == r->top1[N_PREFILL - 1];
+    ck_assert_msg(llm_ref_agrees(r, N_PREFILL - 1, t, &tie),
+                  "%s: prefill's last position: %d vs %d", fx.what, t, r->top1[N_PREFILL - 1]);
     for (int i = N_PREFILL; i < r->n; i++) {
         st = pce_llm_eval(fx.m, &r->tokens[i], 1, logits, false);
         ck_assert_msg(st == PCE_OK, "%s: step %d: %s", fx.what, i, pce_context_last_error(fx.ctx));
-        t = argmax(logits, r->vocab);
+        t = llm_ref_argmax(logits, r->vocab);
         same += t == r->top1[i];
-        ck_assert_msg(agrees(r, i, t, &tie), "%s: decode position %d: %d vs llama.cpp's %d",
+        ck_assert_msg(llm_ref_agrees(r, i, t, &tie), "%s: decode position %d: %d vs llama.cpp's %d",
                       fx.what, i, t, r->top1[i]);
     }
     ck_assert_int_eq(pce_llm_position(fx.m), r->n);

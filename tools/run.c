@@ -128,7 +128,7 @@ int pce_run_main(int argc, char **argv)
     double t0 = now();
     st = pce_llm_load(ctx, model, &o, &m);
     if (st != PCE_OK) {
-        fprintf(stderr, "pce run: %s: %s\n", pce_status_name(st), pce_context_last_error(ctx));
+        fprintf(stderr, "pce run: %s\n", pce_context_last_error(ctx));
         goto out;
     }
     pce_llm_info in;
