@@ -844,10 +844,53 @@ static void peer_openblas(const bench_opts *o, bench_report *rep)
     }
 }
 
+/* Seconds one copy of n floats from device a to device b takes inside a
+ * plan (pce_plan_stats.copy_ns over reps runs after a first), or -1 with
+ * the error in err. */
+static double copy_seconds(pce_context *ctx, const char *a, const char *b, const float *x,
+                           int64_t n, int reps, char *err, size_t cap)
+{
+    pce_graph *g;
+    if (pce_graph_create(ctx, &g) != PCE_OK) {
+        snprintf(err, cap, "%s", pce_context_last_error(ctx));
+        return -1;
+    }
+    const int64_t d[] = {n};
+    pce_tensor *in = pce_graph_input(g, "x", PCE_DTYPE_F32, 1, d);
+    pce_tensor *t1 = pce_scale(g, in, 2.0f), *t2 = pce_scale(g, t1, 0.5f);
+    pce_tensor_pin(t1, a);
+    pce_tensor_pin(t2, b);
+    pce_graph_output(g, t2);
+    char list[80];
+    snprintf(list, sizeof list, "%.31s,%.31s", a, b);
+    pce_plan_options po;
+    pce_plan_options_init(&po);
+    po.devices = list;
+    po.strict = true;
+    pce_plan *p = NULL;
+    double t = -1;
+    if (pce_plan_create(ctx, g, &po, &p) == PCE_OK &&
+        pce_plan_set_input(p, in, x, (size_t)n * 4) == PCE_OK && pce_plan_run(p) == PCE_OK) {
+        pce_plan_stats s0, s1;
+        pce_plan_get_stats(p, &s0);
+        for (int r = 0; r < reps; r++)
+            pce_plan_run(p);
+        pce_plan_get_stats(p, &s1);
+        t = (double)(s1.copy_ns - s0.copy_ns) * 1e-9 / reps;
+    } else {
+        snprintf(err, cap, "%s", pce_context_last_error(ctx));
+    }
+    pce_plan_destroy(p);
+    pce_graph_destroy(g);
+    return t;
+}
+
+/* A copy between each pair of devices: its rate at 16 (64) MiB, and the fit
+ * of one copy's time as fixed + per MiB from that size and 256 KiB. */
 static void peer_copies(pce_context *ctx, const bench_opts *o, dev_info *devs, int nd,
                         bench_report *rep)
 {
-    int64_t n = (o->quick ? 16 : 64) << 18; /* f32: 16 or 64 MiB */
+    int64_t n = (o->quick ? 16 : 64) << 18, small = 1 << 16; /* f32: MiB / 4 */
     float *x = malloc((size_t)n * sizeof *x);
     if (!x)
         return;
@@ -857,45 +900,27 @@ static void peer_copies(pce_context *ctx, const bench_opts *o, dev_info *devs, i
         for (int b = 0; b < nd; b++) {
             if (a == b)
                 continue;
-            pce_graph *g;
-            if (pce_graph_create(ctx, &g) != PCE_OK)
-                continue;
-            const int64_t d[] = {n};
-            pce_tensor *in = pce_graph_input(g, "x", PCE_DTYPE_F32, 1, d);
-            pce_tensor *t1 = pce_scale(g, in, 2.0f), *t2 = pce_scale(g, t1, 0.5f);
-            pce_tensor_pin(t1, devs[a].name);
-            pce_tensor_pin(t2, devs[b].name);
-            pce_graph_output(g, t2);
-            char list[80], name[96], note[200] = "";
-            snprintf(list, sizeof list, "%.31s,%.31s", devs[a].name, devs[b].name);
+            char name[96], note[256] = "", err[200] = "";
             snprintf(name, sizeof name, "copy %.31s -> %.31s, %lld MiB", devs[a].name, devs[b].name,
                      (long long)(n >> 18));
-            pce_plan_options po;
-            pce_plan_options_init(&po);
-            po.devices = list;
-            po.strict = true;
-            pce_plan *p = NULL;
-            double rate = 0;
             progress("peer: %s", name);
-            if (pce_plan_create(ctx, g, &po, &p) == PCE_OK &&
-                pce_plan_set_input(p, in, x, (size_t)n * 4) == PCE_OK &&
-                pce_plan_run(p) == PCE_OK) {
-                pce_plan_stats s0, s1;
-                pce_plan_get_stats(p, &s0);
-                int reps = o->quick ? 3 : 8;
-                for (int r = 0; r < reps; r++)
-                    pce_plan_run(p);
-                pce_plan_get_stats(p, &s1);
-                double t = (double)(s1.copy_ns - s0.copy_ns) * 1e-9 / reps;
-                rate = t > 0 ? (double)s1.copy_bytes / t : 0;
+            int reps = o->quick ? 3 : 8;
+            double tl = copy_seconds(ctx, devs[a].name, devs[b].name, x, n, reps, err, sizeof err);
+            double ts = tl > 0 ? copy_seconds(ctx, devs[a].name, devs[b].name, x, small, 4 * reps,
+                                              err, sizeof err)
+                               : -1;
+            double rate = tl > 0 ? (double)n * 4 / tl : 0;
+            if (tl > 0 && ts > 0) {
+                double mib_l = (double)n / (1 << 18), mib_s = (double)small / (1 << 18);
+                double per_mib = (tl - ts) / (mib_l - mib_s), fixed = ts - per_mib * mib_s;
                 snprintf(note, sizeof note,
-                         "one cross-device copy in a plan (pce_plan_stats.copy_ns)");
+                         "one cross-device copy in a plan (pce_plan_stats.copy_ns): about %.0f us "
+                         "per copy + %.0f us per MiB (fit at %.2g and %.0f MiB)",
+                         fixed > 0 ? fixed * 1e6 : 0.0, per_mib * 1e6, mib_s, mib_l);
             } else {
-                snprintf(note, sizeof note, "failed: %s", pce_context_last_error(ctx));
+                snprintf(note, sizeof note, "failed: %s", err);
             }
             add_peer(rep, name, "B/s", rate, (double)n * 4, NULL, note);
-            pce_plan_destroy(p);
-            pce_graph_destroy(g);
         }
     free(x);
 }

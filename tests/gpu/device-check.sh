@@ -70,10 +70,8 @@ PY
 log "GPU benchmark (n = $size)"
 "$build/bench/pce-bench-gpu" --device cuda0 --size "$size" | tee "$OUT/bench-gpu.txt"
 bench_rc=${PIPESTATUS[0]}
-if "$build/tools/pce" devices | grep -q '^vulkan'; then
-    log "all devices on the same work"
-    "$build/bench/pce-bench-devices" --quick | tee "$OUT/bench-devices.txt"
-fi
+log "all devices on the same work (pce bench --quick)"
+"$build/tools/pce" bench --quick --json "$OUT/bench.json" | tee "$OUT/bench.txt"
 
 log "summary"
 echo "verify exit $verify_rc, bench exit $bench_rc; files in $OUT"
