@@ -247,6 +247,7 @@ static int answer_text(session *s, const text_opts *o, const char *text, answer 
     pce_generate_stats gs;
     st = pce_generate(s->m, s->tok, s->sampler, ids + keep, n - (size_t)keep, &go, &gs);
     printf("\n");
+    fflush(stdout); /* before the timing line on stderr */
     if (st != PCE_OK) {
         free(ids);
         free(gen);
