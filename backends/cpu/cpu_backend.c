@@ -384,8 +384,10 @@ pce_status pce_cpu_backend_probe(pce_context *ctx)
     snprintf(p->name, sizeof p->name, "cpu0");
     snprintf(p->backend, sizeof p->backend, "cpu");
     cpu_brand(p->description, sizeof p->description);
-    snprintf(p->details, sizeof p->details, "isa=%s threads=%d pinning=%s gemm=%s", cpu_isa(),
-             threads, ctx->cpu_pinning[0] ? ctx->cpu_pinning : "none", pce_gemm_backend_name());
+    static const char *const quant[] = {"portable", "avx2", "avx-vnni", "avx512-vnni"};
+    snprintf(p->details, sizeof p->details, "isa=%s threads=%d pinning=%s gemm=%s int8=%s",
+             cpu_isa(), threads, ctx->cpu_pinning[0] ? ctx->cpu_pinning : "none",
+             pce_gemm_backend_name(), quant[pce_cpu_quant_isa() & 3]);
     p->type = PCE_DEVICE_CPU;
     long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES);
     long psize = sysconf(_SC_PAGESIZE);

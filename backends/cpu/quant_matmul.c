@@ -138,6 +138,9 @@ static float dot_q5_1(const uint8_t *w, const q8_act *x, int64_t nb)
 #ifdef QM_X86
 #define QM_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define QM_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+/* the same instruction, EVEX-encoded: CPUs with AVX512-VNNI but not
+ * AVX-VNNI (Ice Lake, Cascade Lake, Zen 4) */
+#define QM_VNNI512 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
 
 /* the 32 nibbles of 16 bytes: low nibbles (weights 0..15) in the low lane,
  * high nibbles (16..31) in the high lane, as unsigned bytes 0..15 */
@@ -172,6 +175,11 @@ QM_AVX2 static inline __m256i dot_us_avx2(__m256i u, __m256i s)
 QM_VNNI static inline __m256i dot_us_vnni(__m256i u, __m256i s)
 {
     return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
+}
+
+QM_VNNI512 static inline __m256i dot_us_vnni512(__m256i u, __m256i s)
+{
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 }
 
 /* One kernel body per ISA: DOT_US is the u8·s8 product. Two blocks per
@@ -243,6 +251,7 @@ QM_VNNI static inline __m256i dot_us_vnni(__m256i u, __m256i s)
 
 QM_KERNELS(avx2, QM_AVX2, dot_us_avx2)
 QM_KERNELS(vnni, QM_VNNI, dot_us_vnni)
+QM_KERNELS(vnni512, QM_VNNI512, dot_us_vnni512)
 
 /* One weight row against four activation rows (prefill): each weight block
  * is loaded and unpacked once for the four. x: the first row's blocks;
@@ -310,6 +319,7 @@ QM_KERNELS(vnni, QM_VNNI, dot_us_vnni)
 
 QM_KERNELS4(avx2, QM_AVX2, dot_us_avx2)
 QM_KERNELS4(vnni, QM_VNNI, dot_us_vnni)
+QM_KERNELS4(vnni512, QM_VNNI512, dot_us_vnni512)
 
 /* Two weight rows against one activation row (decode): each activation
  * block is loaded once for both rows, and the two rows' chains of
@@ -358,6 +368,7 @@ QM_KERNELS4(vnni, QM_VNNI, dot_us_vnni)
 
 QM_KERNELS2(avx2, QM_AVX2, dot_us_avx2)
 QM_KERNELS2(vnni, QM_VNNI, dot_us_vnni)
+QM_KERNELS2(vnni512, QM_VNNI512, dot_us_vnni512)
 #endif
 
 #ifdef QM_X86
@@ -411,6 +422,10 @@ static qdot2_fn pick2(qdot_fn one)
         return dot2_q4_1_vnni;
     if (one == dot_q8_0_vnni)
         return dot2_q8_0_vnni;
+    if (one == dot_q4_1_vnni512)
+        return dot2_q4_1_vnni512;
+    if (one == dot_q8_0_vnni512)
+        return dot2_q8_0_vnni512;
     if (one == dot_q4_1_avx2)
         return dot2_q4_1_avx2;
     if (one == dot_q8_0_avx2)
@@ -432,6 +447,12 @@ static qdot4_fn pick4(pce_dtype dt, qdot_fn one)
         return dot4_q4_1_vnni;
     if (one == dot_q8_0_vnni)
         return dot4_q8_0_vnni;
+    if (one == dot_q4_0_vnni512)
+        return dot4_q4_0_vnni512;
+    if (one == dot_q4_1_vnni512)
+        return dot4_q4_1_vnni512;
+    if (one == dot_q8_0_vnni512)
+        return dot4_q8_0_vnni512;
     if (one == dot_q4_0_avx2)
         return dot4_q4_0_avx2;
     if (one == dot_q4_1_avx2)
@@ -444,8 +465,10 @@ static qdot4_fn pick4(pce_dtype dt, qdot_fn one)
     return NULL;
 }
 
-/* 2: AVX-VNNI, 1: AVX2, 0: portable; PCE_QUANT_ISA lowers the choice, to
- * compare paths. */
+/* 3: AVX512-VNNI on 256-bit registers (EVEX), 2: AVX-VNNI (VEX), 1: AVX2,
+ * 0: portable. Where a CPU has both VNNI encodings, VEX. PCE_QUANT_ISA
+ * (portable, avx2, avx512vnni) lowers the choice or picks the EVEX one,
+ * to compare paths. */
 int pce_cpu_quant_isa(void)
 {
 #ifdef QM_X86
@@ -453,17 +476,23 @@ int pce_cpu_quant_isa(void)
     if (isa < 0) {
         __builtin_cpu_init();
         int i = 0;
+        bool evex = false;
         if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
             i = 1;
 #if defined(__GNUC__) && __GNUC__ >= 11
+        evex = i && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
         if (i && __builtin_cpu_supports("avxvnni"))
             i = 2;
+        else if (evex)
+            i = 3;
 #endif
         const char *env = getenv("PCE_QUANT_ISA");
         if (env && !strcmp(env, "portable"))
             i = 0;
         else if (env && !strcmp(env, "avx2") && i > 1)
             i = 1;
+        else if (env && !strcmp(env, "avx512vnni") && evex)
+            i = 3;
         isa = i;
     }
     return isa;
@@ -477,9 +506,21 @@ static qdot_fn pick(pce_dtype dt)
 #ifdef QM_X86
     int isa = pce_cpu_quant_isa();
     switch (dt) {
-    case PCE_DTYPE_Q4_0: return isa == 2 ? dot_q4_0_vnni : isa == 1 ? dot_q4_0_avx2 : dot_q4_0;
-    case PCE_DTYPE_Q4_1: return isa == 2 ? dot_q4_1_vnni : isa == 1 ? dot_q4_1_avx2 : dot_q4_1;
-    case PCE_DTYPE_Q8_0: return isa == 2 ? dot_q8_0_vnni : isa == 1 ? dot_q8_0_avx2 : dot_q8_0;
+    case PCE_DTYPE_Q4_0:
+        return isa == 3   ? dot_q4_0_vnni512
+               : isa == 2 ? dot_q4_0_vnni
+               : isa == 1 ? dot_q4_0_avx2
+                          : dot_q4_0;
+    case PCE_DTYPE_Q4_1:
+        return isa == 3   ? dot_q4_1_vnni512
+               : isa == 2 ? dot_q4_1_vnni
+               : isa == 1 ? dot_q4_1_avx2
+                          : dot_q4_1;
+    case PCE_DTYPE_Q8_0:
+        return isa == 3   ? dot_q8_0_vnni512
+               : isa == 2 ? dot_q8_0_vnni
+               : isa == 1 ? dot_q8_0_avx2
+                          : dot_q8_0;
     default: break;
     }
 #else

@@ -89,99 +89,28 @@ void pce_cpu_qpack(const pce_exec_node *n, void *dst)
 }
 
 #ifdef QP_X86
-#define QP_ATTR __attribute__((target("avx2,fma,f16c,avxvnni")))
-#define QP_INLINE QP_ATTR static inline __attribute__((always_inline))
-
-QP_INLINE __m256i bcast4(const int8_t *y)
-{
-    int32_t v;
-    memcpy(&v, y, 4);
-    return _mm256_set1_epi32(v);
-}
-
-/* Eight packed weight rows (nb groups at p) against M <= 4 activation rows
- * (x, xs blocks apart): out[m * 8 + r]. One or two integer accumulators
- * per activation row: two when M is small, so a block's eight vpdpbusd do
- * not form one chain of latencies. */
-QP_INLINE void rows8(pce_dtype dt, const uint8_t *p, const q8_act *x, int64_t xs, int64_t nb,
-                     const int M, float *out)
-{
-    __m256 acc[4], accm[4];
-    for (int m = 0; m < M; m++)
-        acc[m] = accm[m] = _mm256_setzero_ps();
-    const __m256i lo4 = _mm256_set1_epi8(15);
-    const size_t gb = dt == PCE_DTYPE_Q4_0 ? 144 : dt == PCE_DTYPE_Q4_1 ? 160 : 272;
-    const size_t qoff = dt == PCE_DTYPE_Q4_1 ? 32 : 16;
-    for (int64_t b = 0; b < nb; b++, p += gb) {
-        __m256i s0[4], s1[4];
-        for (int m = 0; m < M; m++)
-            s0[m] = s1[m] = _mm256_setzero_si256();
-        const uint8_t *q = p + qoff;
-        if (dt == PCE_DTYPE_Q8_0) {
-            for (int c = 0; c < 8; c += 2) {
-                __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
-                __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + 32 * c + 32));
-                for (int m = 0; m < M; m++) {
-                    const int8_t *y = x[m * xs + b].qs;
-                    s0[m] = _mm256_dpbusd_avx_epi32(s0[m], v0, bcast4(y + 4 * c));
-                    s1[m] = _mm256_dpbusd_avx_epi32(s1[m], v1, bcast4(y + 4 * c + 4));
-                }
-            }
-        } else {
-            /* the high nibbles stay in place, 16 times their value: one
-             * mask instead of a shift and a mask; s1 is divided back */
-            for (int c = 0; c < 4; c++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
-                __m256i lo = _mm256_and_si256(v, lo4);
-                __m256i hi = _mm256_andnot_si256(lo4, v);
-                for (int m = 0; m < M; m++) {
-                    const int8_t *y = x[m * xs + b].qs;
-                    s0[m] = _mm256_dpbusd_avx_epi32(s0[m], lo, bcast4(y + 4 * c));
-                    s1[m] = _mm256_dpbusd_avx_epi32(s1[m], hi, bcast4(y + 16 + 4 * c));
-                }
-            }
-        }
-        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-        __m256 mn = dt == PCE_DTYPE_Q4_1
-                        ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)))
-                        : _mm256_setzero_ps();
-        for (int m = 0; m < M; m++) {
-            const q8_act *a = &x[m * xs + b];
-            __m256i s = dt == PCE_DTYPE_Q8_0 ? _mm256_add_epi32(s0[m], s1[m])
-                                             : _mm256_add_epi32(s0[m], _mm256_srai_epi32(s1[m], 4));
-            /* unsigned weights: Q4_0 stores q + 8, Q8_0 here q + 128 */
-            if (dt == PCE_DTYPE_Q4_0)
-                s = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * a->sum));
-            else if (dt == PCE_DTYPE_Q8_0)
-                s = _mm256_sub_epi32(s, _mm256_set1_epi32(128 * a->sum));
-            acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_set1_ps(a->d)),
-                                     acc[m]);
-            if (dt == PCE_DTYPE_Q4_1)
-                accm[m] = _mm256_fmadd_ps(mn, _mm256_set1_ps(a->s), accm[m]);
-        }
-    }
-    for (int m = 0; m < M; m++)
-        _mm256_storeu_ps(out + 8 * m,
-                         dt == PCE_DTYPE_Q4_1 ? _mm256_add_ps(acc[m], accm[m]) : acc[m]);
-}
-
 typedef void (*rows8_fn)(const uint8_t *p, const q8_act *x, int64_t xs, int64_t nb, int M,
                          float *out);
 
-#define QP_DEFINE(NAME, DT)                                                                        \
-    QP_ATTR static void NAME(const uint8_t *p, const q8_act *x, int64_t xs, int64_t nb, int M,     \
-                             float *out)                                                           \
-    {                                                                                              \
-        switch (M) {                                                                               \
-        case 1: rows8(DT, p, x, xs, nb, 1, out); break;                                            \
-        case 2: rows8(DT, p, x, xs, nb, 2, out); break;                                            \
-        case 3: rows8(DT, p, x, xs, nb, 3, out); break;                                            \
-        default: rows8(DT, p, x, xs, nb, 4, out); break;                                           \
-        }                                                                                          \
-    }
-QP_DEFINE(rows8_q4_0, PCE_DTYPE_Q4_0)
-QP_DEFINE(rows8_q4_1, PCE_DTYPE_Q4_1)
-QP_DEFINE(rows8_q8_0, PCE_DTYPE_Q8_0)
+#define QP_ATTR __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define QP_INLINE QP_ATTR static inline __attribute__((always_inline))
+#define QP_DPBUSD _mm256_dpbusd_avx_epi32
+#define QP_NAME(x) x##_vex
+#include "quant_packed_rows8.h"
+#undef QP_ATTR
+#undef QP_INLINE
+#undef QP_DPBUSD
+#undef QP_NAME
+
+#define QP_ATTR __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
+#define QP_INLINE QP_ATTR static inline __attribute__((always_inline))
+#define QP_DPBUSD _mm256_dpbusd_epi32
+#define QP_NAME(x) x##_evex
+#include "quant_packed_rows8.h"
+#undef QP_ATTR
+#undef QP_INLINE
+#undef QP_DPBUSD
+#undef QP_NAME
 
 typedef struct pjob {
     const pce_exec_node *n;
@@ -223,16 +152,11 @@ void pce_cpu_qpack_matmul(const pce_exec_node *n, cpu_exec *ex, const void *pack
 {
 #ifdef QP_X86
     const pce_tref *b = &n->src[1];
-    pjob j = {n,
-              b->dtype == PCE_DTYPE_Q4_0   ? rows8_q4_0
-              : b->dtype == PCE_DTYPE_Q4_1 ? rows8_q4_1
-                                           : rows8_q8_0,
-              packed,
-              xq,
-              i0,
-              i1,
-              b->ne[2] / QK,
-              group_bytes(b->dtype)};
+    bool vex = pce_cpu_quant_isa() == 2;
+    rows8_fn fn = b->dtype == PCE_DTYPE_Q4_0   ? (vex ? rows8_q4_0_vex : rows8_q4_0_evex)
+                  : b->dtype == PCE_DTYPE_Q4_1 ? (vex ? rows8_q4_1_vex : rows8_q4_1_evex)
+                                               : (vex ? rows8_q8_0_vex : rows8_q8_0_evex);
+    pjob j = {n, fn, packed, xq, i0, i1, b->ne[2] / QK, group_bytes(b->dtype)};
     int64_t M = n->dst.ne[2], K = b->ne[2];
     /* a group is 8 · M · K multiply-adds: small ones go a few at a time */
     int64_t grain = 32768 / (8 * M * K > 0 ? 8 * M * K : 1) + 1;
