@@ -15,6 +15,9 @@
  * packing is the same size as the original rows; rows past the last whole
  * group of 8 stay in the original layout.
  *
+ * The kernels (quant_packed_rows8.h) exist for both VNNI encodings and,
+ * for the Q4 types, for AVX2 (maddubs + madd in place of vpdpbusd).
+ *
  * The CPU device packs each weight once, when the first segment that uses
  * it is prepared, and shares it between plans (cpu_backend.c). */
 #include "cpu.h"
@@ -40,10 +43,11 @@ static size_t group_bytes(pce_dtype dt)
 bool pce_cpu_qpack_eligible(const pce_exec_node *n)
 {
 #ifdef QP_X86
-    if (n->op != PCE_OP_MATMUL || pce_cpu_quant_isa() < 2)
+    int isa = pce_cpu_quant_isa();
+    if (n->op != PCE_OP_MATMUL || isa < 1)
         return false;
     const pce_tref *b = &n->src[1];
-    if (!group_bytes(b->dtype) || !b->host || b->buf)
+    if (!group_bytes(b->dtype) || !b->host || b->buf || (isa == 1 && b->dtype == PCE_DTYPE_Q8_0))
         return false;
     /* one weight matrix, wᵀ of rows of whole blocks one after the other */
     const int64_t blk = (int64_t)pce_dtype_get_info(b->dtype)->block_bytes;
@@ -95,6 +99,8 @@ typedef void (*rows8_fn)(const uint8_t *p, const q8_act *x, int64_t xs, int64_t 
 #define QP_ATTR __attribute__((target("avx2,fma,f16c,avxvnni")))
 #define QP_INLINE QP_ATTR static inline __attribute__((always_inline))
 #define QP_DPBUSD _mm256_dpbusd_avx_epi32
+#define QP_HI16 1
+#define QP_Q8 1
 #define QP_NAME(x) x##_vex
 #include "quant_packed_rows8.h"
 #undef QP_ATTR
@@ -111,6 +117,23 @@ typedef void (*rows8_fn)(const uint8_t *p, const q8_act *x, int64_t xs, int64_t 
 #undef QP_INLINE
 #undef QP_DPBUSD
 #undef QP_NAME
+
+#define QP_ATTR __attribute__((target("avx2,fma,f16c")))
+#define QP_INLINE QP_ATTR static inline __attribute__((always_inline))
+#define QP_DPBUSD(acc, u, s)                                                                       \
+    _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
+#undef QP_HI16
+#define QP_HI16 0
+#undef QP_Q8
+#define QP_Q8 0
+#define QP_NAME(x) x##_avx2
+#include "quant_packed_rows8.h"
+#undef QP_ATTR
+#undef QP_INLINE
+#undef QP_DPBUSD
+#undef QP_NAME
+#undef QP_HI16
+#undef QP_Q8
 
 typedef struct pjob {
     const pce_exec_node *n;
@@ -152,10 +175,18 @@ void pce_cpu_qpack_matmul(const pce_exec_node *n, cpu_exec *ex, const void *pack
 {
 #ifdef QP_X86
     const pce_tref *b = &n->src[1];
-    bool vex = pce_cpu_quant_isa() == 2;
-    rows8_fn fn = b->dtype == PCE_DTYPE_Q4_0   ? (vex ? rows8_q4_0_vex : rows8_q4_0_evex)
-                  : b->dtype == PCE_DTYPE_Q4_1 ? (vex ? rows8_q4_1_vex : rows8_q4_1_evex)
-                                               : (vex ? rows8_q8_0_vex : rows8_q8_0_evex);
+    int isa = pce_cpu_quant_isa();
+    rows8_fn fn;
+    if (isa == 1) /* only the Q4 types are eligible there */
+        fn = b->dtype == PCE_DTYPE_Q4_0 ? rows8_q4_0_avx2 : rows8_q4_1_avx2;
+    else if (isa == 2)
+        fn = b->dtype == PCE_DTYPE_Q4_0   ? rows8_q4_0_vex
+             : b->dtype == PCE_DTYPE_Q4_1 ? rows8_q4_1_vex
+                                          : rows8_q8_0_vex;
+    else
+        fn = b->dtype == PCE_DTYPE_Q4_0   ? rows8_q4_0_evex
+             : b->dtype == PCE_DTYPE_Q4_1 ? rows8_q4_1_evex
+                                          : rows8_q8_0_evex;
     pjob j = {n, fn, packed, xq, i0, i1, b->ne[2] / QK, group_bytes(b->dtype)};
     int64_t M = n->dst.ne[2], K = b->ne[2];
     /* a group is 8 · M · K multiply-adds: small ones go a few at a time */

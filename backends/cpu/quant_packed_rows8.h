@@ -1,10 +1,14 @@
 /* quant_packed_rows8.h — the packed kernels of quant_packed.c, included
- * once per VNNI encoding with QP_ATTR (the target), QP_INLINE, QP_DPBUSD
- * (the u8 · s8 dot-product intrinsic) and QP_NAME(x) (x with the
- * encoding's suffix) defined: AVX-VNNI (VEX, Alder Lake and later, Zen 5)
- * and AVX512-VNNI on 256-bit registers (EVEX, Ice Lake, Cascade Lake,
- * Zen 4), the same instruction with two encodings, so a CPU with only one
- * of them still gets it. Not a header to include anywhere else. */
+ * once per instruction set with QP_ATTR (the target), QP_INLINE,
+ * QP_DPBUSD(acc, u8, s8) (four u8 · s8 products summed into each int32
+ * lane), QP_HI16 (1: the high nibbles are multiplied in place, 16 times
+ * their value) and QP_NAME(x) (x with the set's suffix) defined:
+ *   AVX-VNNI (VEX; Alder Lake and later, Zen 5) and AVX512-VNNI on 256-bit
+ *   registers (EVEX; Ice Lake, Cascade Lake, Zen 4): vpdpbusd;
+ *   AVX2 (Haswell, Zen 2/3): maddubs + madd, whose 16-bit pair sums
+ *   saturate past 32767, so nibbles are shifted down (QP_HI16 0) and Q8_0
+ *   (255 · 127 · 2) has no AVX2 kernel (QP_Q8 0).
+ * Not a header to include anywhere else. */
 
 QP_INLINE __m256i QP_NAME(bcast4)(const int8_t *y)
 {
@@ -47,7 +51,11 @@ QP_INLINE void QP_NAME(rows8)(pce_dtype dt, const uint8_t *p, const q8_act *x, i
             for (int c = 0; c < 4; c++) {
                 __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
                 __m256i lo = _mm256_and_si256(v, lo4);
+#if QP_HI16
                 __m256i hi = _mm256_andnot_si256(lo4, v);
+#else
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+#endif
                 for (int m = 0; m < M; m++) {
                     const int8_t *y = x[m * xs + b].qs;
                     s0[m] = QP_DPBUSD(s0[m], lo, QP_NAME(bcast4)(y + 4 * c));
@@ -61,8 +69,9 @@ QP_INLINE void QP_NAME(rows8)(pce_dtype dt, const uint8_t *p, const q8_act *x, i
                         : _mm256_setzero_ps();
         for (int m = 0; m < M; m++) {
             const q8_act *a = &x[m * xs + b];
-            __m256i s = dt == PCE_DTYPE_Q8_0 ? _mm256_add_epi32(s0[m], s1[m])
-                                             : _mm256_add_epi32(s0[m], _mm256_srai_epi32(s1[m], 4));
+            __m256i s = dt == PCE_DTYPE_Q8_0
+                            ? _mm256_add_epi32(s0[m], s1[m])
+                            : _mm256_add_epi32(s0[m], _mm256_srai_epi32(s1[m], 4 * QP_HI16));
             /* unsigned weights: Q4_0 stores q + 8, Q8_0 here q + 128 */
             if (dt == PCE_DTYPE_Q4_0)
                 s = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * a->sum));
@@ -92,5 +101,7 @@ QP_INLINE void QP_NAME(rows8)(pce_dtype dt, const uint8_t *p, const q8_act *x, i
     }
 QP_DEFINE(QP_NAME(rows8_q4_0), PCE_DTYPE_Q4_0)
 QP_DEFINE(QP_NAME(rows8_q4_1), PCE_DTYPE_Q4_1)
+#if QP_Q8
 QP_DEFINE(QP_NAME(rows8_q8_0), PCE_DTYPE_Q8_0)
+#endif
 #undef QP_DEFINE
