@@ -91,6 +91,7 @@ static void f32_from_f32(const float *s, void *d, int64_t n)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 /* F16C converts 8 at a time, exactly as the scalar code (round to nearest
  * even; NaNs stay NaNs with their payload's top bits, quieted) */
@@ -120,7 +121,14 @@ static bool have_f16c(void)
     static int f = -1;
     if (f < 0) {
         __builtin_cpu_init();
+#ifdef __clang__
+        /* clang's __builtin_cpu_supports does not know "f16c": CPUID 1, ECX
+         * bit 29 (AVX, which it does know, covers the OS's register state) */
+        unsigned a, b, c, d;
+        f = __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1u);
+#else
         f = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+#endif
     }
     return f;
 }

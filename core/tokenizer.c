@@ -413,7 +413,7 @@ pce_status pce_tokenizer_encode(const pce_tokenizer *t, const char *text, size_t
         return st;
     frag_list frags = {0};
     tok_ids ids = {0};
-    tok_scratch s = {.out = &ids};
+    tok_scratch s = {.out = &ids, .text0 = clean, .replace = o.replace_invalid};
     if ((st = partition(t, clean, clen, o.parse_special, &frags)) != PCE_OK)
         goto done;
     if (o.add_special && t->info.add_bos) {

@@ -122,6 +122,8 @@ typedef struct tok_scratch {
     tok_sym *sym;
     size_t cap_sym;
     tok_heap heap;
+    const char *text0; /* the text encode was given (after replacements) */
+    bool replace;      /* replace_invalid */
 } tok_scratch;
 
 static inline uint64_t tok_hash(const void *p, size_t n)

@@ -274,12 +274,41 @@ static pce_status bpe_word(const pce_tokenizer *t, tok_scratch *s, const char *w
                 return PCE_ERR_OUT_OF_MEMORY;
             continue;
         }
-        /* a symbol the vocabulary lacks: its bytes one by one, where they
-         * are tokens (llama.cpp drops the others) */
-        for (uint32_t k = 0; k < sym[i].n; k++) {
-            id = pce_tok_lookup(t, txt + k, 1);
-            if (id >= 0 && !pce_tok_push(t, s->out, id))
-                return PCE_ERR_OUT_OF_MEMORY;
+        /* a symbol the vocabulary lacks: an initial one (merges make
+         * tokens), a byte no token stands for, such as 0xF2 in a vocabulary
+         * that never saw a code point of planes 8 to 11. llama.cpp drops it
+         * without a word; here each byte of the symbol is its own token
+         * where there is one, else the text is refused naming the byte, or
+         * (replace_invalid) the byte becomes U+FFFD's tokens. */
+        uint32_t done = 0;
+        for (int32_t j = i; done < sym[i].n && (size_t)j < n; j++) {
+            uint8_t b = (uint8_t)w[j];
+            done += t->byte_utf8_len[b];
+            id = pce_tok_lookup(t, (const char *)t->byte_utf8[b], t->byte_utf8_len[b]);
+            if (id >= 0) {
+                if (!pce_tok_push(t, s->out, id))
+                    return PCE_ERR_OUT_OF_MEMORY;
+                continue;
+            }
+            size_t at = (size_t)(w - s->text0) + (size_t)j;
+            if (!s->replace)
+                return pce_fail(t->ctx, PCE_ERR_INVALID_ARGUMENT,
+                                "tokenize: byte 0x%02x at byte offset %zu has no token in this "
+                                "vocabulary (a character it cannot write); set replace_invalid "
+                                "to write U+FFFD instead",
+                                b, at);
+            static const uint8_t fffd[3] = {0xef, 0xbf, 0xbd};
+            for (int k = 0; k < 3; k++) {
+                id = pce_tok_lookup(t, (const char *)t->byte_utf8[fffd[k]],
+                                    t->byte_utf8_len[fffd[k]]);
+                if (id < 0)
+                    return pce_fail(t->ctx, PCE_ERR_INVALID_ARGUMENT,
+                                    "tokenize: byte 0x%02x at byte offset %zu has no token in "
+                                    "this vocabulary, and neither has U+FFFD",
+                                    b, at);
+                if (!pce_tok_push(t, s->out, id))
+                    return PCE_ERR_OUT_OF_MEMORY;
+            }
         }
     }
     return PCE_OK;
