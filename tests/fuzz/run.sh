@@ -2,7 +2,8 @@
 # tests/fuzz/run.sh [SECONDS] — builds libpce with clang, AddressSanitizer,
 # UBSan and libFuzzer coverage into build-fuzz/ and runs each fuzz target
 # for SECONDS (default 60) from the committed seeds (tests/fixtures/models
-# for model files; tests/fixtures/tokenizer/corpus.txt lines for text).
+# for model files; tests/fixtures/tokenizer/corpus.txt lines for text;
+# tests/fixtures/chat/*.jinja for chat templates).
 # Crashes are left as build-fuzz/crash-* and make the script fail.
 # Needs clang and libclang-rt-14-dev (Debian). Not part of dev.sh test.
 set -eu
@@ -18,12 +19,13 @@ san="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1"
 inc="-Icore/include"
 lib="build-fuzz/libpce.a build-fuzz/libpce-cpu-kernels.a"
 libs="$(pkg-config --libs json-c libpcre2-8 inih hwloc 2>/dev/null) -lm -ldl -lpthread"
-for t in gguf tokenizer; do
+for t in gguf tokenizer chat; do
     clang $san $inc tests/fuzz/fuzz_$t.c $lib $libs -o build-fuzz/fuzz_$t
 done
 seeds=build-fuzz/seeds
-mkdir -p "$seeds/gguf" "$seeds/text"
-cp tests/fixtures/models/*.gguf "$seeds/gguf/" 2>/dev/null || true
+mkdir -p "$seeds/gguf" "$seeds/text" "$seeds/chat"
+cp tests/fixtures/models/*.gguf tests/fixtures/models/*.safetensors "$seeds/gguf/" 2>/dev/null || true
+cp tests/fixtures/chat/*.jinja "$seeds/chat/"
 i=0
 while IFS= read -r line; do
     i=$((i + 1))
@@ -33,3 +35,4 @@ cd build-fuzz
 ./fuzz_gguf -max_total_time="$secs" -max_len=65536 -rss_limit_mb=4096 seeds/gguf
 vocab=${PCE_FUZZ_VOCAB:-${XDG_CACHE_HOME:-$HOME/.cache}/pce/models/SmolLM2-135M-Instruct.Q4_1.gguf}
 PCE_FUZZ_VOCAB=$vocab ./fuzz_tokenizer -max_total_time="$secs" -max_len=4096 seeds/text
+./fuzz_chat -max_total_time="$secs" -max_len=16384 seeds/chat
