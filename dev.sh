@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 PACKAGES=(meson ninja-build pkg-config gcc g++ libc6-dev check libsubunit-dev libopenblas-dev python3
     clang-format git libvulkan-dev glslang-tools spirv-tools mesa-vulkan-drivers
     vulkan-validationlayers hipcc libamdhip64-dev rocm-device-libs libhwloc-dev libinih-dev libjson-c-dev
-    libpcre2-dev python3-pip)
+    libpcre2-dev python3-pip clang libclang-rt-14-dev)
 
 # The CUDA toolkit is not a Debian package: it is used from PATH or
 # /usr/local/cuda when installed (nvcc, cudart, cuBLAS), else the CUDA backend
@@ -44,8 +44,9 @@ usage: ./dev.sh run | test
          `build/tools/pce bench --quick` (report.html, report.json)
   test   install missing Debian packages, then build and test build/,
          build-asan/ (address + undefined sanitizers), build-noblas/
-         (-Dopenblas=disabled), and check an install by compiling and
-         running examples/mlp.c against it through pkg-config
+         (-Dopenblas=disabled), check an install by compiling and
+         running examples/mlp.c against it through pkg-config, check the
+         format, and run the fuzz targets (tests/fuzz) for 20 s each
 EOF
     exit 2
 }
@@ -127,6 +128,12 @@ step_format() {
     mapfile -t files < <(git ls-files '*.c' '*.h')
     clang-format --dry-run --Werror "${files[@]}"
     echo "${#files[@]} files formatted as .clang-format says"
+}
+
+# the fuzz targets (tests/fuzz) from their seeds for a short while: any
+# crash, leak or sanitizer report fails the step
+step_fuzz() {
+    tests/fuzz/run.sh "${PCE_FUZZ_SECONDS:-20}"
 }
 
 step_noblas() {
@@ -251,6 +258,7 @@ cmd_test() {
     run_step "no OpenBLAS (build-noblas)" step_noblas
     run_step "install + examples/mlp.c through pkg-config" step_install
     run_step "format (clang-format)" step_format
+    run_step "fuzz (clang, ASan, UBSan, libFuzzer)" step_fuzz
 
     local total=$((${#passed[@]} + ${#failed[@]})) f d
     for d in build build-asan build-noblas; do

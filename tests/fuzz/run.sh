@@ -5,7 +5,8 @@
 # for model files; tests/fixtures/tokenizer/corpus.txt lines for text;
 # tests/fixtures/chat/*.jinja for chat templates).
 # Crashes are left as build-fuzz/crash-* and make the script fail.
-# Needs clang and libclang-rt-14-dev (Debian). Not part of dev.sh test.
+# Needs clang and libclang-rt-14-dev (Debian). `dev.sh test` runs it for
+# 20 s per target (PCE_FUZZ_SECONDS).
 set -eu
 cd "$(dirname "$0")/../.."
 secs=${1:-60}
@@ -32,7 +33,25 @@ while IFS= read -r line; do
     printf '%s' "$line" > "$seeds/text/$i"
 done < tests/fixtures/tokenizer/corpus.txt
 cd build-fuzz
-./fuzz_gguf -max_total_time="$secs" -max_len=65536 -rss_limit_mb=4096 seeds/gguf
+# run TARGET ARGS...: its output to TARGET.log; the log's end on failure
+run() {
+    t=$1
+    shift
+    if "./$t" -max_total_time="$secs" "$@" > "$t.log" 2>&1; then
+        echo "$t: $(grep -E '^Done [0-9]+ runs' "$t.log" || tail -1 "$t.log")"
+    else
+        tail -60 "$t.log"
+        echo "$t: FAILED (build-fuzz/$t.log, crash-* inputs in build-fuzz/)" >&2
+        return 1
+    fi
+}
+rc=0
+run fuzz_gguf -max_len=65536 -rss_limit_mb=4096 seeds/gguf || rc=1
 vocab=${PCE_FUZZ_VOCAB:-${XDG_CACHE_HOME:-$HOME/.cache}/pce/models/SmolLM2-135M-Instruct.Q4_1.gguf}
-PCE_FUZZ_VOCAB=$vocab ./fuzz_tokenizer -max_total_time="$secs" -max_len=4096 seeds/text
-./fuzz_chat -max_total_time="$secs" -max_len=16384 seeds/chat
+if [ -s "$vocab" ]; then
+    PCE_FUZZ_VOCAB=$vocab run fuzz_tokenizer -max_len=4096 seeds/text || rc=1
+else
+    echo "run.sh: $vocab not found (tests/fetch_model.sh): fuzz_tokenizer skipped"
+fi
+run fuzz_chat -max_len=16384 seeds/chat || rc=1
+exit $rc
