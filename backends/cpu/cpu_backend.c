@@ -37,8 +37,31 @@ typedef struct cpu_segment {
     cpu_exec ex;
 } cpu_segment;
 
+/* Memory the system can still give without swapping (MemAvailable), or
+ * the free pages where /proc/meminfo cannot be read. */
+static size_t mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[128];
+        unsigned long long kb = 0;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+                break;
+        fclose(f);
+        if (kb)
+            return (size_t)kb * 1024;
+    }
+    long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (size_t)pages * (size_t)page : SIZE_MAX;
+}
+
 /* The packing of node n's weight, made on first use; NULL when it cannot
- * be had (then the kernel reads the weight as stored). */
+ * be had (then the kernel reads the weight as stored). A packing is as big
+ * as its weight and is anonymous memory (the mapped file's pages can be
+ * dropped, these cannot): it is made only while it takes at most half of
+ * the memory still available, so that packing a model never pushes the
+ * machine into swap or the OOM killer (malloc would not fail first). */
 static cpu_pack *pack_get(pce_device *dev, const pce_exec_node *n)
 {
     cpu_device *cd = dev->impl;
@@ -50,6 +73,14 @@ static cpu_pack *pack_get(pce_device *dev, const pce_exec_node *n)
             return p;
         }
     size_t bytes = pce_cpu_qpack_bytes(n), rounded = (bytes + 63) / 64 * 64;
+    size_t avail = mem_available();
+    if (rounded > avail / 2) {
+        pce_log(dev->ctx, PCE_LOG_WARN,
+                "cpu: the weight of node '%s' is read as stored, not repacked: its packing "
+                "(%zu bytes) would take more than half of the %zu bytes still available",
+                n->tensor->name, rounded, avail);
+        return NULL;
+    }
     cpu_pack *p = calloc(1, sizeof *p);
     void *data = rounded ? aligned_alloc(64, rounded) : NULL;
     if (!p || !data) {
