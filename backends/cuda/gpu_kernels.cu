@@ -619,6 +619,43 @@ __global__ void __launch_bounds__(kThreads) k_softmax(const pce_gpu_launch l, bo
 constexpr int BM = 64, BN = 64, BK = 16;
 constexpr int kPad = 4; /* keeps float4 alignment, spreads column writes over banks */
 
+/* The tiles' inner step, shared by k_matmul and k_qmatmul: this thread's
+ * 4x4 block of D accumulates As[k][4ty + i] * Bs[k][4tx + j] over the KT
+ * values of k in shared memory. */
+template <int KT>
+__device__ __forceinline__ void tile_mac(float (&acc)[4][4], const float (&As)[KT][BM + kPad],
+                                         const float (&Bs)[KT][BN + kPad], int ty, int tx)
+{
+#pragma unroll
+    for (int k = 0; k < KT; k++) {
+        const float4 a = *reinterpret_cast<const float4 *>(&As[k][4 * ty]);
+        const float4 b = *reinterpret_cast<const float4 *>(&Bs[k][4 * tx]);
+        const float av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+                acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+}
+
+/* Writes this thread's 4x4 block of the tile at (m0, n0), inside M x N. */
+__device__ __forceinline__ void tile_store(const float (&acc)[4][4], float *Dp, int64_t dbase,
+                                           const pce_gpu_tensor &D, int64_t m0, int64_t n0,
+                                           int64_t M, int64_t N, int ty, int tx)
+{
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int64_t m = m0 + 4 * ty + i;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int64_t nn = n0 + 4 * tx + j;
+            if (m < M && nn < N)
+                Dp[dbase + m * D.nb[2] + nn * D.nb[3]] = acc[i][j];
+        }
+    }
+}
+
 template <int AT, int BT>
 __global__ void __launch_bounds__(kThreads)
     k_matmul(const pce_gpu_launch l, int64_t batch, int64_t tiles_m, int64_t tiles_n)
@@ -664,29 +701,10 @@ __global__ void __launch_bounds__(kThreads)
                                          : 0.0f;
                     }
                     __syncthreads();
-#pragma unroll
-                    for (int k = 0; k < BK; k++) {
-                        const float4 a = *reinterpret_cast<const float4 *>(&As[k][4 * ty]);
-                        const float4 b = *reinterpret_cast<const float4 *>(&Bs[k][4 * tx]);
-                        const float av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
-#pragma unroll
-                        for (int i = 0; i < 4; i++)
-#pragma unroll
-                            for (int j = 0; j < 4; j++)
-                                acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
-                    }
+                    tile_mac<BK>(acc, As, Bs, ty, tx);
                     __syncthreads();
                 }
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    const int64_t m = m0 + 4 * ty + i;
-#pragma unroll
-                    for (int j = 0; j < 4; j++) {
-                        const int64_t nn = n0 + 4 * tx + j;
-                        if (m < M && nn < N)
-                            Dp[dbase + m * D.nb[2] + nn * D.nb[3]] = acc[i][j];
-                    }
-                }
+                tile_store(acc, Dp, dbase, D, m0, n0, M, N, ty, tx);
             }
     }
 }
@@ -974,29 +992,10 @@ __global__ void __launch_bounds__(kThreads)
                         }
                     }
                     __syncthreads();
-#pragma unroll
-                    for (int k = 0; k < QBK; k++) {
-                        const float4 a = *reinterpret_cast<const float4 *>(&As[k][4 * ty]);
-                        const float4 b = *reinterpret_cast<const float4 *>(&Bs[k][4 * tx]);
-                        const float av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
-#pragma unroll
-                        for (int i = 0; i < 4; i++)
-#pragma unroll
-                            for (int j = 0; j < 4; j++)
-                                acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
-                    }
+                    tile_mac<QBK>(acc, As, Bs, ty, tx);
                     __syncthreads();
                 }
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    const int64_t m = m0 + 4 * ty + i;
-#pragma unroll
-                    for (int j = 0; j < 4; j++) {
-                        const int64_t nn = n0 + 4 * tx + j;
-                        if (m < M && nn < N)
-                            Dp[dbase + m * D.nb[2] + nn * D.nb[3]] = acc[i][j];
-                    }
-                }
+                tile_store(acc, Dp, dbase, D, m0, n0, M, N, ty, tx);
             }
     }
 }
