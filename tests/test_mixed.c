@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "pce.h"
+#include "vulkan_probe.h"
 
 enum { T = 6, D = 64, H = 4, DH = 16, FF = 96, S = 16 };
 
@@ -260,22 +261,15 @@ START_TEST(decoder_layer_rope_forced_off_vulkan)
 }
 END_TEST
 
-static bool required(void)
-{
-    const char *r = getenv("PCE_REQUIRE_BACKENDS");
-    return r && strstr(r, "vulkan");
-}
-
 int main(void)
 {
-    pce_context *ctx;
-    if (pce_context_create(NULL, &ctx) != PCE_OK)
+    int have = vulkan_present();
+    if (have < 0)
         return EXIT_FAILURE;
-    bool have = pce_device_find(ctx, "vulkan0") != NULL;
-    pce_context_destroy(ctx);
     if (!have) {
-        printf("no vulkan0 here%s\n", required() ? " but PCE_REQUIRE_BACKENDS needs it" : ": SKIP");
-        return required() ? EXIT_FAILURE : 77;
+        printf("no vulkan0 here%s\n",
+               vulkan_required() ? " but PCE_REQUIRE_BACKENDS needs it" : ": SKIP");
+        return vulkan_required() ? EXIT_FAILURE : 77;
     }
     Suite *s = suite_create("mixed");
     TCase *tc = tcase_create("cpu0+vulkan0");

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "pce.h"
+#include "vulkan_probe.h"
 
 static pce_context *ctx;
 
@@ -259,25 +260,11 @@ START_TEST(broken_module_is_unavailable)
 }
 END_TEST
 
-static bool required(void)
-{
-    const char *s = getenv("PCE_REQUIRE_BACKENDS");
-    return s && strstr(s, "vulkan");
-}
-
 int main(void)
 {
-    pce_context *probe = NULL;
-    if (pce_context_create(NULL, &probe) != PCE_OK)
+    int have = vulkan_present();
+    if (have < 0)
         return EXIT_FAILURE;
-    bool have = pce_device_find(probe, "vulkan0") != NULL;
-    for (int i = 0; !have && i < pce_backend_unavailable_count(probe); i++) {
-        const char *b, *r;
-        pce_backend_unavailable_get(probe, i, &b, &r);
-        if (!strcmp(b, "vulkan"))
-            printf("vulkan: %s\n", r);
-    }
-    pce_context_destroy(probe);
 
     Suite *s = suite_create("vulkan");
     TCase *mod = tcase_create("module");
@@ -302,7 +289,7 @@ int main(void)
         return EXIT_FAILURE;
     if (!have) {
         printf("no vulkan0: device cases not run\n");
-        return required() ? EXIT_FAILURE : 77;
+        return vulkan_required() ? EXIT_FAILURE : 77;
     }
     return EXIT_SUCCESS;
 }

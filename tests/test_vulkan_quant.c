@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "pce.h"
+#include "vulkan_probe.h"
 
 static const pce_dtype types[] = {PCE_DTYPE_Q8_0, PCE_DTYPE_Q4_0, PCE_DTYPE_Q4_1, PCE_DTYPE_Q5_0,
                                   PCE_DTYPE_Q5_1, PCE_DTYPE_Q4_K, PCE_DTYPE_Q5_K, PCE_DTYPE_Q6_K};
@@ -252,28 +253,14 @@ START_TEST(get_rows_is_exact)
 }
 END_TEST
 
-static bool required(void)
-{
-    const char *s = getenv("PCE_REQUIRE_BACKENDS");
-    return s && strstr(s, "vulkan");
-}
-
 int main(void)
 {
-    pce_context *probe = NULL;
-    if (pce_context_create(NULL, &probe) != PCE_OK)
+    int have = vulkan_present();
+    if (have < 0)
         return EXIT_FAILURE;
-    bool have = pce_device_find(probe, "vulkan0") != NULL;
-    for (int i = 0; !have && i < pce_backend_unavailable_count(probe); i++) {
-        const char *b, *r;
-        pce_backend_unavailable_get(probe, i, &b, &r);
-        if (!strcmp(b, "vulkan"))
-            printf("vulkan: %s\n", r);
-    }
-    pce_context_destroy(probe);
     if (!have) {
         printf("no vulkan0: quantized Vulkan kernels not tested\n");
-        return required() ? EXIT_FAILURE : 77;
+        return vulkan_required() ? EXIT_FAILURE : 77;
     }
     const char *env = getenv("PCE_SEED");
     seed = env && *env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
