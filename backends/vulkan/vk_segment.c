@@ -281,6 +281,22 @@ static bool copy_dispatch(const vk_device *vd, vk_dispatch *d, const pce_tref *s
 #define QGEMV_XROWS 4
 #define QGEMV_MAX_M 8
 
+/* The workgroups of the 64x64-tile kernels (matmul.comp, qmatmul.comp): one
+ * per tile of the M x N output, times the batch. */
+static bool tile_grid(const vk_device *vd, vk_dispatch *d, int64_t M, int64_t N, uint64_t batch,
+                      why_buf *w)
+{
+    uint64_t gx = ((uint64_t)N + 63) / 64, gy = ((uint64_t)M + 63) / 64;
+    if (gx > vd->props.limits.maxComputeWorkGroupCount[0] ||
+        gy > vd->props.limits.maxComputeWorkGroupCount[1])
+        return no(w, "matmul of %lld x %lld outputs exceeds the workgroup count limit",
+                  (long long)M, (long long)N);
+    d->groups[0] = (uint32_t)gx;
+    d->groups[1] = (uint32_t)gy;
+    d->groups[2] = (uint32_t)batch;
+    return true;
+}
+
 /* a · wᵀ with w block-quantized: qgemv (one subgroup per 4 rows of w) for
  * M <= 8, else qmatmul's tiles, both dequantizing inside the kernel. */
 static bool qmatmul(const vk_device *vd, const pce_exec_node *n, vk_dispatch *d, why_buf *w)
@@ -316,15 +332,7 @@ static bool qmatmul(const vk_device *vd, const pce_exec_node *n, vk_dispatch *d,
     if (!variant(d, w, "qmatmul_%s_%s", dt_name[a->dtype], qn))
         return false;
     d->pc.ip[1] = d->pc.nb[3] == 1 ? 1 : 0;
-    uint64_t gx = ((uint64_t)N + 63) / 64, gy = ((uint64_t)M + 63) / 64;
-    if (gx > vd->props.limits.maxComputeWorkGroupCount[0] ||
-        gy > vd->props.limits.maxComputeWorkGroupCount[1])
-        return no(w, "matmul of %lld x %lld outputs exceeds the workgroup count limit",
-                  (long long)M, (long long)N);
-    d->groups[0] = (uint32_t)gx;
-    d->groups[1] = (uint32_t)gy;
-    d->groups[2] = (uint32_t)batch;
-    return true;
+    return tile_grid(vd, d, M, N, batch, w);
 }
 
 /* shaders/gemv.comp's OP constant: vectors per workgroup (VR, low bits),
@@ -469,15 +477,7 @@ static bool matmul(const vk_device *vd, const pce_exec_node *n, vk_dispatch *d, 
         !bind(vd, d, 0, a, false, false, w) || !bind(vd, d, 1, b, false, false, w))
         return false;
     d->pc.ip[1] = (d->pc.nb[3] == 1 ? 1 : 0) | (d->pc.nb[7] == 1 ? 2 : 0);
-    uint64_t gx = ((uint64_t)N + 63) / 64, gy = ((uint64_t)M + 63) / 64;
-    if (gx > vd->props.limits.maxComputeWorkGroupCount[0] ||
-        gy > vd->props.limits.maxComputeWorkGroupCount[1])
-        return no(w, "matmul of %lld x %lld outputs exceeds the workgroup count limit",
-                  (long long)M, (long long)N);
-    d->groups[0] = (uint32_t)gx;
-    d->groups[1] = (uint32_t)gy;
-    d->groups[2] = (uint32_t)batch;
-    return true;
+    return tile_grid(vd, d, M, N, batch, w);
 }
 
 /* Translates node n (position idx in the segment) into dispatches; returns
