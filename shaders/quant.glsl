@@ -118,19 +118,31 @@ struct qhead {
     uint qh;
 };
 
-#if QT == 5 // Q8_0 {f16 d; i8 qs[32]}: w = q * d
-uint q_pos_lo(uint p) { return 8u * p; }
-uint q_pos_hi(uint p) { return 8u * p + 4u; }
-qhead q_head(uint rb, uint it)
+#if QT <= 9
+// The head of a block of 32 (Q8_0, Q4_0/1, Q5_0/1): the f16 scale d at the
+// block's start and, in the formats with one, the f16 minimum m after it.
+qhead q_head32(uint rb, uint it)
 {
     qhead h;
     h.bo = rb + it * Q_BLOCK_BYTES;
     h.j = 0u;
+    h.qh = 0u;
+#if Q_HAS_MIN
+    vec2 dm = unpackHalf2x16(q_u32(h.bo));
+    h.sc = vec2(dm.x);
+    h.mn = dm.y;
+#else
     h.sc = vec2(q_f16(h.bo));
     h.mn = 0.0;
-    h.qh = 0u;
+#endif
     return h;
 }
+#endif
+
+#if QT == 5 // Q8_0 {f16 d; i8 qs[32]}: w = q * d
+uint q_pos_lo(uint p) { return 8u * p; }
+uint q_pos_hi(uint p) { return 8u * p + 4u; }
+qhead q_head(uint rb, uint it) { return q_head32(rb, it); }
 qgroup q_group_in(qhead h, uint p)
 {
     qgroup g;
@@ -146,22 +158,7 @@ qgroup q_group_in(qhead h, uint p)
 #elif QT == 6 || QT == 7 // Q4_0 {d; qs[16]}: w = d * (q - 8); Q4_1 {d, m; qs[16]}: d * q + m
 uint q_pos_lo(uint p) { return 4u * p; }
 uint q_pos_hi(uint p) { return 4u * p + 16u; }
-qhead q_head(uint rb, uint it)
-{
-    qhead h;
-    h.bo = rb + it * Q_BLOCK_BYTES;
-    h.j = 0u;
-    h.qh = 0u;
-#if QT == 6
-    h.sc = vec2(q_f16(h.bo));
-    h.mn = 0.0;
-#else
-    vec2 dm = unpackHalf2x16(q_u32(h.bo));
-    h.sc = vec2(dm.x);
-    h.mn = dm.y;
-#endif
-    return h;
-}
+qhead q_head(uint rb, uint it) { return q_head32(rb, it); }
 qgroup q_group_in(qhead h, uint p)
 {
     qgroup g;
@@ -183,17 +180,7 @@ uint q_pos_hi(uint p) { return 4u * p + 16u; }
 #define Q5_QH (QT == 8 ? 2u : 4u) // byte offset of qh in the block
 qhead q_head(uint rb, uint it)
 {
-    qhead h;
-    h.bo = rb + it * Q_BLOCK_BYTES;
-    h.j = 0u;
-#if QT == 8
-    h.sc = vec2(q_f16(h.bo));
-    h.mn = 0.0;
-#else
-    vec2 dm = unpackHalf2x16(q_u32(h.bo));
-    h.sc = vec2(dm.x);
-    h.mn = dm.y;
-#endif
+    qhead h = q_head32(rb, it);
     h.qh = q_u32(h.bo + Q5_QH); // bit j: the fifth bit of position j
     return h;
 }
