@@ -413,54 +413,50 @@ QM_AVX2 static void quantize_act_row_avx2(const float *x, q8_act *out, int64_t K
 #endif
 
 typedef void (*qdot2_fn)(const uint8_t *w, int64_t rs, const q8_act *x, int64_t nb, float *out);
+typedef void (*qdot4_fn)(const uint8_t *w, const q8_act *x, int64_t stride, int64_t nb, float *out);
+
+#ifdef QM_X86
+/* The kernels of one format and instruction set: one row, two weight rows
+ * against one activation row (decode; not for Q4_0), one weight row against
+ * four activation rows (prefill). */
+static const struct {
+    qdot_fn one;
+    qdot2_fn two;
+    qdot4_fn four;
+} kernel_sets[] = {
+    {dot_q4_0_vnni, NULL, dot4_q4_0_vnni},
+    {dot_q4_1_vnni, dot2_q4_1_vnni, dot4_q4_1_vnni},
+    {dot_q8_0_vnni, dot2_q8_0_vnni, dot4_q8_0_vnni},
+    {dot_q4_0_vnni512, NULL, dot4_q4_0_vnni512},
+    {dot_q4_1_vnni512, dot2_q4_1_vnni512, dot4_q4_1_vnni512},
+    {dot_q8_0_vnni512, dot2_q8_0_vnni512, dot4_q8_0_vnni512},
+    {dot_q4_0_avx2, NULL, dot4_q4_0_avx2},
+    {dot_q4_1_avx2, dot2_q4_1_avx2, dot4_q4_1_avx2},
+    {dot_q8_0_avx2, dot2_q8_0_avx2, dot4_q8_0_avx2},
+};
+#endif
 
 /* The two-row decode kernel for the one-row kernel `one`, or NULL. */
 static qdot2_fn pick2(qdot_fn one)
 {
 #ifdef QM_X86
-    if (one == dot_q4_1_vnni)
-        return dot2_q4_1_vnni;
-    if (one == dot_q8_0_vnni)
-        return dot2_q8_0_vnni;
-    if (one == dot_q4_1_vnni512)
-        return dot2_q4_1_vnni512;
-    if (one == dot_q8_0_vnni512)
-        return dot2_q8_0_vnni512;
-    if (one == dot_q4_1_avx2)
-        return dot2_q4_1_avx2;
-    if (one == dot_q8_0_avx2)
-        return dot2_q8_0_avx2;
+    for (size_t i = 0; i < sizeof kernel_sets / sizeof kernel_sets[0]; i++)
+        if (kernel_sets[i].one == one)
+            return kernel_sets[i].two;
 #endif
     (void)one;
     return NULL;
 }
 
-typedef void (*qdot4_fn)(const uint8_t *w, const q8_act *x, int64_t stride, int64_t nb, float *out);
-
-/* The four-row kernel for dt on this CPU, or NULL (then rows go one by one). */
-static qdot4_fn pick4(pce_dtype dt, qdot_fn one)
+/* The four-row kernel for the one-row kernel `one`, or NULL (then rows go
+ * one by one). */
+static qdot4_fn pick4(qdot_fn one)
 {
 #ifdef QM_X86
-    if (one == dot_q4_0_vnni)
-        return dot4_q4_0_vnni;
-    if (one == dot_q4_1_vnni)
-        return dot4_q4_1_vnni;
-    if (one == dot_q8_0_vnni)
-        return dot4_q8_0_vnni;
-    if (one == dot_q4_0_vnni512)
-        return dot4_q4_0_vnni512;
-    if (one == dot_q4_1_vnni512)
-        return dot4_q4_1_vnni512;
-    if (one == dot_q8_0_vnni512)
-        return dot4_q8_0_vnni512;
-    if (one == dot_q4_0_avx2)
-        return dot4_q4_0_avx2;
-    if (one == dot_q4_1_avx2)
-        return dot4_q4_1_avx2;
-    if (one == dot_q8_0_avx2)
-        return dot4_q8_0_avx2;
+    for (size_t i = 0; i < sizeof kernel_sets / sizeof kernel_sets[0]; i++)
+        if (kernel_sets[i].one == one)
+            return kernel_sets[i].four;
 #endif
-    (void)dt;
     (void)one;
     return NULL;
 }
@@ -643,16 +639,9 @@ pce_status pce_cpu_matmul_quant(const pce_exec_node *n, cpu_exec *ex)
         for (int64_t i1 = 0; i1 < d->ne[1]; i1++) {
             ajob aj = {n, xq, pce_bc(i0, a->ne[0]), pce_bc(i1, a->ne[1]), tmp};
             pce_threadpool_parallel_for(ex->pool, M, 1, qrows_task, &aj);
-            qjob qj = {n,
-                       dot,
-                       pick4(b->dtype, dot),
-                       pick2(dot),
-                       xq,
-                       pce_bc(i0, b->ne[0]),
-                       pce_bc(i1, b->ne[1]),
-                       i0,
-                       i1,
-                       0};
+            qjob qj = {
+                n,  dot, pick4(dot), pick2(dot), xq, pce_bc(i0, b->ne[0]), pce_bc(i1, b->ne[1]),
+                i0, i1,  0};
             if (ex->packed) { /* whole groups of 8 rows from the packing */
                 pce_cpu_qpack_matmul(n, ex, ex->packed, xq, i0, i1);
                 qj.j0 = N / 8 * 8;
