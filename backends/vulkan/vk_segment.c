@@ -83,6 +83,23 @@ static bool dtype_ok(const vk_device *vd, pce_dtype t, bool weight, why_buf *w)
     return true;
 }
 
+/* The descriptor of an operand of `span` bytes at byte `base` of its
+ * buffer: from base rounded down to the device's offset alignment, a whole
+ * number of words, within maxStorageBufferRange. */
+static bool desc_range(const vk_device *vd, uint64_t base, uint64_t span, uint64_t *desc,
+                       uint64_t *range, why_buf *w)
+{
+    uint64_t align = vd->props.limits.minStorageBufferOffsetAlignment;
+    if (align < 4)
+        align = 4;
+    *desc = base & ~(align - 1);
+    *range = (base - *desc + span + 3) & ~3ull;
+    if (*range > vd->props.limits.maxStorageBufferRange)
+        return no(w, "an operand spans %llu bytes, over maxStorageBufferRange (%u)",
+                  (unsigned long long)*range, vd->props.limits.maxStorageBufferRange);
+    return true;
+}
+
 /* Binds operand r to slot s of d: descriptor range covering exactly the
  * bytes r spans (so a tensor, not the arena, is what must fit
  * maxStorageBufferRange), element offset and strides in push constants.
@@ -101,14 +118,9 @@ static bool bind(const vk_device *vd, vk_dispatch *d, int s, const pce_tref *r, 
         span += (uint64_t)((r->ne[i] - 1) * r->nb[i]);
     }
     uint64_t base = (r->buf ? r->buf->offset : 0) + r->offset;
-    uint64_t align = vd->props.limits.minStorageBufferOffsetAlignment;
-    if (align < 4)
-        align = 4;
-    uint64_t desc = base & ~(align - 1);
-    uint64_t range = (base - desc + span + 3) & ~3ull;
-    if (range > vd->props.limits.maxStorageBufferRange)
-        return no(w, "an operand spans %llu bytes, over maxStorageBufferRange (%u)",
-                  (unsigned long long)range, vd->props.limits.maxStorageBufferRange);
+    uint64_t desc, range;
+    if (!desc_range(vd, base, span, &desc, &range, w))
+        return false;
     if ((base - desc) / (uint64_t)es + span / (uint64_t)es > UINT32_MAX)
         return no(w, "an operand has more than 2^32 elements");
     d->b[s] = (VkDescriptorBufferInfo){r->buf ? r->buf->buf : VK_NULL_HANDLE, desc, range};
@@ -148,14 +160,9 @@ static bool bind_quant(const vk_device *vd, vk_dispatch *d, int s, const pce_tre
     if (base % (uint64_t)al)
         return no(w, "a %s operand starts at byte %llu, not a multiple of %lld", in->name,
                   (unsigned long long)base, (long long)al);
-    uint64_t align = vd->props.limits.minStorageBufferOffsetAlignment;
-    if (align < 4)
-        align = 4;
-    uint64_t desc = base & ~(align - 1);
-    uint64_t range = (base - desc + span + 3) & ~3ull;
-    if (range > vd->props.limits.maxStorageBufferRange)
-        return no(w, "an operand spans %llu bytes, over maxStorageBufferRange (%u)",
-                  (unsigned long long)range, vd->props.limits.maxStorageBufferRange);
+    uint64_t desc, range;
+    if (!desc_range(vd, base, span, &desc, &range, w))
+        return false;
     d->b[s] = (VkDescriptorBufferInfo){r->buf ? r->buf->buf : VK_NULL_HANDLE, desc, range};
     d->used[s] = true;
     d->written[s] = false;
