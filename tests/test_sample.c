@@ -268,6 +268,10 @@ START_TEST(temperature_extremes)
     int n = 500;
     float *l = random_logits(n, -5, 5);
     int best = argmax(l, n);
+    /* two random logits can lie within 1e-4 of each other, and then T = 1e-4
+     * rightly draws the second now and then: keep the best 0.01 ahead, so
+     * the second's chance, exp(-100) a draw, is nil */
+    l[best] += 0.01f;
     pce_sampler_options o = plain(1e-4f, rnd_u64());
     pce_sampler *s = make(&o, n);
     for (int i = 0; i < 1000; i++)
