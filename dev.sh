@@ -184,6 +184,11 @@ step_install() {
     out=$(LD_LIBRARY_PATH="$libdir" "$pce_bin" devices)
     echo "$out"
     grep -q '^vulkan0 ' <<<"$out"
+    # ... and its hardware profiles in <datadir>/pce/hw-profiles beside it,
+    # not in the configured /usr/local/share (which a staged install lacks)
+    out=$(LD_LIBRARY_PATH="$libdir" "$pce_bin" devices --explain)
+    grep -E '^ *(profiles|generic-x86-64|generic-aarch64) .*hw-profiles' <<<"$out" | head -n 3
+    grep -q "$tmp/.*/share/pce/hw-profiles/generic-" <<<"$out"
 }
 
 # count_tests DIR: adds DIR's meson test results to the totals.

@@ -316,6 +316,9 @@ static void detect_libs(pce_hw_libs *l, const char *root)
 #ifdef PCE_HAVE_OPENBLAS
     snprintf(l->openblas_config, sizeof l->openblas_config, "%.159s", pce_openblas_config());
     snprintf(l->openblas_core, sizeof l->openblas_core, "%.31s", pce_openblas_corename());
+    char cfg[160], core[32], why[200];
+    if (pce_openblas_probe(cfg, sizeof cfg, core, sizeof core, why, sizeof why))
+        snprintf(l->openblas_default_core, sizeof l->openblas_default_core, "%.31s", core);
 #endif
 }
 
@@ -410,6 +413,8 @@ void pce_hw_write_json(const pce_hw_snapshot *s, FILE *f)
     jstr(f, l->openblas_config);
     fprintf(f, ", \"openblas_core\": ");
     jstr(f, l->openblas_core);
+    fprintf(f, ", \"openblas_default_core\": ");
+    jstr(f, l->openblas_default_core);
     fprintf(f, "},\n  \"devices\": [");
     for (int i = 0; i < s->n_devices; i++) {
         const pce_device_facts *d = &s->devices[i];

@@ -38,7 +38,10 @@ typedef struct pce_hw_libs {
     char vulkan_icds[PCE_HW_MAX_ICDS][64]; /* ICD manifest file names */
     int n_vulkan_icds;
     char openblas_config[160]; /* openblas_get_config(), "" without OpenBLAS */
-    char openblas_core[32];    /* openblas_get_corename() */
+    char openblas_core[32];    /* openblas_get_corename(): the core in use */
+    /* the core OpenBLAS picks when left alone (no OPENBLAS_CORETYPE): what
+     * `[match] openblas_default_core` compares, so a profile can correct it */
+    char openblas_default_core[32];
 } pce_hw_libs;
 
 #define PCE_HW_MAX_DEVICES 32

@@ -18,15 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
+#ifndef PCE_PROFILE_DATADIR_REL
+#define PCE_PROFILE_DATADIR_REL ""
+#endif
 #ifndef PCE_PROFILE_INSTALL_DIR
 #define PCE_PROFILE_INSTALL_DIR ""
 #endif
 #ifndef PCE_SOURCE_ROOT
 #define PCE_SOURCE_ROOT ""
 #endif
-
-bool pce_running_from_build_tree(void); /* module.c */
 
 /* ---- snapshot from JSON ------------------------------------------------- */
 
@@ -98,6 +100,8 @@ pce_status pce_hw_read_json(const char *path, pce_hw_snapshot *s, char *err, siz
                  jget_str(libs, "openblas_config"));
         snprintf(l->openblas_core, sizeof l->openblas_core, "%.31s",
                  jget_str(libs, "openblas_core"));
+        snprintf(l->openblas_default_core, sizeof l->openblas_default_core, "%.31s",
+                 jget_str(libs, "openblas_default_core"));
     }
     json_object *devs;
     if (json_object_object_get_ex(root, "devices", &devs) &&
@@ -229,8 +233,15 @@ void pce_context_load_profiles(pce_context *ctx)
     ctx->profiles_loaded = true;
     sbuf errors = {ctx->profile_errors, sizeof ctx->profile_errors, strlen(ctx->profile_errors)};
     char dir[1024];
+    char prefix[900];
+    struct stat st;
     if (pce_running_from_build_tree() && PCE_SOURCE_ROOT[0])
         snprintf(dir, sizeof dir, "%s/hw-profiles", PCE_SOURCE_ROOT);
+    else if (PCE_PROFILE_DATADIR_REL[0] && PCE_PROFILE_DATADIR_REL[0] != '/' &&
+             pce_install_prefix_here(prefix, sizeof prefix) &&
+             snprintf(dir, sizeof dir, "%s/%s", prefix, PCE_PROFILE_DATADIR_REL) > 0 &&
+             stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        ; /* the profiles installed beside this library (moved or staged) */
     else
         snprintf(dir, sizeof dir, "%s", PCE_PROFILE_INSTALL_DIR);
     load_dir(ctx, dir, 0, &errors);
@@ -583,7 +594,8 @@ pce_status pce_devices_explain(pce_context *ctx, char *buf, size_t cap, size_t *
 
 /* Host-level matching from the CPU alone (CPUID): cheap enough for context
  * creation, which must not start GPU runtimes. */
-static int host_matches_cpu_only(pce_context *ctx, const pce_profile **m, const char *openblas)
+static int host_matches_cpu_only(pce_context *ctx, const pce_profile **m, const char *openblas,
+                                 const char *openblas_default_core)
 {
     pce_context_load_profiles(ctx);
     pce_hw_snapshot *s = calloc(1, sizeof *s);
@@ -592,6 +604,9 @@ static int host_matches_cpu_only(pce_context *ctx, const pce_profile **m, const 
     pce_hw_detect_cpu(&s->cpu);
     if (openblas)
         snprintf(s->libs.openblas_config, sizeof s->libs.openblas_config, "%s", openblas);
+    if (openblas_default_core)
+        snprintf(s->libs.openblas_default_core, sizeof s->libs.openblas_default_core, "%.31s",
+                 openblas_default_core);
     int n = 0;
     for (int i = 0; i < ctx->n_profiles && n < 256; i++)
         if (pce_profile_matches(&ctx->profiles[i], s, NULL, NULL, 0))
@@ -603,7 +618,7 @@ static int host_matches_cpu_only(pce_context *ctx, const pce_profile **m, const 
 void pce_apply_cpu_profile(pce_context *ctx)
 {
     const pce_profile *m[256];
-    int n = host_matches_cpu_only(ctx, m, NULL);
+    int n = host_matches_cpu_only(ctx, m, NULL, NULL);
     pce_setting pin = pce_profiles_resolve(m, n, "cpu", "pinning");
     if (pin.entry) {
         snprintf(ctx->cpu_pinning, sizeof ctx->cpu_pinning, "%.7s", pin.entry->value);
@@ -780,7 +795,7 @@ void pce_openblas_decide(pce_context *ctx)
                  env, core);
     } else {
         const pce_profile *m[256];
-        int n = host_matches_cpu_only(ctx, m, cfg);
+        int n = host_matches_cpu_only(ctx, m, cfg, core);
         pce_hw_cpu cpu;
         pce_hw_detect_cpu(&cpu);
         pce_setting cand = pce_profiles_resolve(m, n, "openblas", "core_candidates");

@@ -217,6 +217,11 @@ pce_tensor *pce_tensor_root(const pce_tensor *t);
 const char *pce_list_next(const char *list, char *word, size_t cap);
 int pce_list_index(const char *list, const char *name);
 
+/* module.c: whether this library runs from its build tree; and the prefix
+ * it is installed under now (see there), false if that cannot be told. */
+bool pce_running_from_build_tree(void);
+bool pce_install_prefix_here(char *out, size_t cap);
+
 /* Probes the backend modules once (module.c) and loads the hardware
  * snapshot and profiles (hwconfig.c); every device query calls it. */
 void pce_context_probe_modules(const pce_context *ctx);

@@ -18,6 +18,9 @@
 #ifndef PCE_MODULE_DIR
 #define PCE_MODULE_DIR ""
 #endif
+#ifndef PCE_LIBDIR_REL
+#define PCE_LIBDIR_REL ""
+#endif
 #ifndef PCE_BUILD_ROOT
 #define PCE_BUILD_ROOT ""
 #endif
@@ -72,6 +75,28 @@ static void self_path(char *buf, size_t cap)
         ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
         buf[n > 0 ? n : 0] = 0;
     }
+}
+
+/* The install prefix this library now lives under, found by removing the
+ * configured libdir (relative to the prefix) from the folder libpce.so is
+ * in: the same as the configured prefix for an install left in place, the
+ * staging folder + prefix for one made with DESTDIR, the new place for one
+ * moved. False when libpce is linked into an executable, libdir was given
+ * absolute, or the folder does not end in it. */
+bool pce_install_prefix_here(char *out, size_t cap)
+{
+    const char *rel = PCE_LIBDIR_REL;
+    char self[1024];
+    self_path(self, sizeof self);
+    char *slash = strrchr(self, '/');
+    if (!rel[0] || rel[0] == '/' || !slash)
+        return false;
+    *slash = 0; /* the folder */
+    size_t n = strlen(self), r = strlen(rel);
+    if (n <= r || strcmp(self + n - r, rel) != 0 || self[n - r - 1] != '/')
+        return false;
+    snprintf(out, cap, "%.*s", (int)(n - r - 1), self);
+    return true;
 }
 
 /* Whether this library runs from its build tree (tests, build/tools/pce). */

@@ -52,6 +52,7 @@ static const keydef keys[] = {
     {"match", "driver", V_TEXT, NULL},
     {"match", "driver_version", V_RANGE, NULL},
     {"match", "openblas_version", V_RANGE, NULL},
+    {"match", "openblas_default_core", V_LIST, NULL},
     {"match", "runtime_missing", V_CHOICE, "|cuda|hip|vulkan|"},
     {"backends", "order", V_BACKENDS, NULL},
     {"backends", "auto", V_BOOL, NULL},
@@ -454,6 +455,7 @@ pce_status pce_profile_load(const char *path, pce_profile *out, char *err, size_
 #include "detect.h"
 
 #include <fnmatch.h>
+#include <strings.h>
 
 static bool device_key(const char *key)
 {
@@ -531,6 +533,20 @@ bool pce_profile_matches(const pce_profile *p, const pce_hw_snapshot *s,
             snprintf(vb, sizeof vb, "%.*s", (int)strcspn(ver, " "), ver);
             if (!vb[0] || pce_range_contains(v, vb) != 1) {
                 snprintf(have, sizeof have, "OpenBLAS here is %s", vb[0] ? vb : "absent");
+                return mismatch(why, cap, p, e, have);
+            }
+        } else if (!strcmp(k, "openblas_default_core")) {
+            /* any of the listed cores, as OpenBLAS names them (any case) */
+            const char *have_core = s->libs.openblas_default_core;
+            bool any = false;
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", v);
+            for (char *save, *w = strtok_r(buf, ", ", &save); w && !any;
+                 w = strtok_r(NULL, ", ", &save))
+                any = have_core[0] && strcasecmp(w, have_core) == 0;
+            if (!any) {
+                snprintf(have, sizeof have, "OpenBLAS alone picks %s",
+                         have_core[0] ? have_core : "nothing (absent)");
                 return mismatch(why, cap, p, e, have);
             }
         } else if (!strcmp(k, "pci_vendor") || !strcmp(k, "pci_device") ||

@@ -104,7 +104,7 @@ START_TEST(machines_from_snapshots)
          "no CUDA runtime (libcuda.so.1 missing)"},
         {"xeon-emr-lavapipe.json", /* recorded on this project's CI-like host */
          {"1. cpu0 ", "2. vulkan0 ", NULL},
-         "openblas-unknown-intel-xeon (",
+         "openblas-sse-fallback (",
          "[perf] gflops = 4"},
         {"zen5-epyc.json",
          {"1. cpu0 ", "2. vulkan0 ", NULL},

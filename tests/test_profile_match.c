@@ -78,6 +78,12 @@ static void cpu(pce_hw_snapshot *s, const char *vendor, int fam, int model, cons
     s->libs.libvulkan = true;
 }
 
+/* the core OpenBLAS picks when left alone on that host */
+static void default_core(pce_hw_snapshot *s, const char *core)
+{
+    snprintf(s->libs.openblas_default_core, sizeof s->libs.openblas_default_core, "%s", core);
+}
+
 static void pci(pce_hw_snapshot *s, uint16_t vendor, uint16_t device, const char *driver)
 {
     pce_hw_pci *p = &s->pci[s->n_pci++];
@@ -111,7 +117,7 @@ START_TEST(zen5_host_with_old_openblas_and_lavapipe)
     ck_assert(has(m, n, "amd-epyc-zen5"));
     ck_assert(!has(m, n, "amd-epyc-zen4"));
     ck_assert(!has(m, n, "amd-epyc-zen3"));
-    ck_assert(!has(m, n, "openblas-unknown-intel-xeon"));
+    ck_assert(!has(m, n, "openblas-sse-fallback")); /* OpenBLAS's own pick unknown */
     /* the Zen 5 profile, not the generic one, decides OpenBLAS's core */
     ck_assert_str_eq(value(m, n, "openblas", "core_candidates"), "Cooperlake, SkylakeX, Haswell");
     pce_setting st = pce_profiles_resolve(m, n, "openblas", "core_candidates");
@@ -139,7 +145,9 @@ START_TEST(h200_host)
     const pce_profile *m[64];
     int n = matching(&s, NULL, m);
     ck_assert(has(m, n, "generic-x86-64"));
-    ck_assert(!has(m, n, "openblas-unknown-intel-xeon")); /* 0.3.26 knows it */
+    default_core(&s, "SapphireRapids");
+    n = matching(&s, NULL, m);
+    ck_assert(!has(m, n, "openblas-sse-fallback")); /* 0.3.26 knows it */
     pce_device_facts h200 = facts("cuda", "NVIDIA H200", "nvidia", "9.0", 0x10de);
     n = matching(&s, &h200, m);
     ck_assert(has(m, n, "nvidia-hopper"));
@@ -151,8 +159,26 @@ START_TEST(h200_host)
     /* with OpenBLAS 0.3.21, the same Xeon falls back to Prescott: the quirk applies */
     cpu(&s, "GenuineIntel", 6, 143, "Intel(R) Xeon(R) Platinum 8480+",
         "avx avx2 fma avx512f avx512bw amx-tile amx-bf16", "0.3.21");
+    default_core(&s, "Prescott");
     n = matching(&s, NULL, m);
-    ck_assert(has(m, n, "openblas-unknown-intel-xeon"));
+    ck_assert(has(m, n, "openblas-sse-fallback"));
+    ck_assert_str_eq(value(m, n, "openblas", "core_candidates"), "Cooperlake, SkylakeX, Haswell");
+    /* by what OpenBLAS picks, not by model: a part newer than any list
+     * (Granite Rapids, model 173, AMX hidden by the hypervisor) too */
+    cpu(&s, "GenuineIntel", 6, 173, "Intel(R) Xeon(R) 6", "avx avx2 fma avx512f avx-vnni",
+        "0.3.21");
+    default_core(&s, "prescott"); /* any case */
+    n = matching(&s, NULL, m);
+    ck_assert(has(m, n, "openblas-sse-fallback"));
+    /* a core OpenBLAS chose on purpose is left alone */
+    default_core(&s, "Haswell");
+    n = matching(&s, NULL, m);
+    ck_assert(!has(m, n, "openblas-sse-fallback"));
+    /* and an SSE pick on a CPU without AVX2 is right */
+    cpu(&s, "GenuineIntel", 6, 26, "Intel(R) Xeon(R) CPU X5570", "sse4_2", "0.3.21");
+    default_core(&s, "Nehalem");
+    n = matching(&s, NULL, m);
+    ck_assert(!has(m, n, "openblas-sse-fallback"));
 }
 END_TEST
 

@@ -1,6 +1,8 @@
 /* openblas.c — see openblas.h. */
 #include "openblas.h"
 
+#include "detect.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
@@ -225,8 +227,13 @@ bool pce_openblas_probe(char *cfg, size_t ccap, char *core, size_t kcap, char *w
 {
     char key[600], val[400];
     lib_key(key, sizeof key);
+    /* OpenBLAS's own core choice depends on the CPU: a cache in a home
+     * folder shared by several machines must not hand one's to another */
+    pce_hw_cpu cpu;
+    pce_hw_detect_cpu(&cpu);
     char ckey[700];
-    snprintf(ckey, sizeof ckey, "probe %s", key);
+    snprintf(ckey, sizeof ckey, "probe %s-%d-%d-%d %s", cpu.vendor, cpu.family, cpu.model,
+             cpu.stepping, key);
     if (!cache_get(ckey, val, sizeof val)) {
         int st;
         in_child(NULL, child_probe, val, sizeof val, &st);
