@@ -26,6 +26,7 @@
 #include "pce.h"
 
 #include <dlfcn.h>
+#include <strings.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -49,6 +50,7 @@ typedef struct bench_opts {
     bool quick;
     bool ops, graphs;
     const char *devices; /* NULL: every device */
+    const char *cases;   /* NULL: every case; else substrings of names, comma-separated */
     const char *json, *csv, *html;
     double min_time;  /* seconds of timed runs per case */
     int min_reps;     /* at least this many timed runs */
@@ -1027,12 +1029,32 @@ static void usage(FILE *f)
             "usage: pce bench [--quick] [--suite ops|graphs|all] [--backends cpu0,vulkan0]\n"
             "                 [--json FILE] [--csv FILE] [--html FILE] [--min-time S]\n"
             "                 [--max-run S] [--hidden N --heads N --ffn N --tokens N --context N]\n"
+            "                 [--cases TEXT,TEXT...]\n"
             "       pce bench --compare A.json B.json\n\n"
             "Runs the op suite (matmul, LLM projections, elementwise, softmax, rms_norm,\n"
             "rope, get_rows) and the graph suite (MLP block, decoder layer in prefill and\n"
             "decode) on every device, with measured ceilings (FMA peak, memcpy, OpenBLAS,\n"
             "device copies) in the same run. --quick: small sizes, about a minute on two\n"
-            "cores. Defaults: hidden 2048, 16 heads, ffn 5632, 512 tokens, context 512.\n");
+            "cores. Defaults: hidden 2048, 16 heads, ffn 5632, 512 tokens, context 512.\n"
+            "--cases: only the cases whose names contain one of the texts (\"q4_K\",\n"
+            "\"linear f32\"); the ceilings are measured all the same.\n");
+}
+
+/* Whether a case named `name` is among --cases (NULL: all), in any case. */
+static bool case_selected(const char *name, const char *cases)
+{
+    if (!cases)
+        return true;
+    for (const char *p = cases; *p;) {
+        size_t n = strcspn(p, ",");
+        char want[80];
+        snprintf(want, sizeof want, "%.*s", (int)(n < 79 ? n : 79), p);
+        for (const char *h = name; n && *h; h++) /* any case: "q4_k" finds "q4_K" */
+            if (!strncasecmp(h, want, strlen(want)))
+                return true;
+        p += n + (p[n] == ',');
+    }
+    return false;
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -1077,6 +1099,8 @@ int pce_bench_main(int argc, char **argv)
             i++;
         } else if (v && (!strcmp(a, "--backends") || !strcmp(a, "--devices"))) {
             o.devices = v, i++;
+        } else if (v && !strcmp(a, "--cases")) {
+            o.cases = v, i++;
         } else if (v && !strcmp(a, "--json")) {
             o.json = v, i++;
         } else if (v && !strcmp(a, "--csv")) {
@@ -1272,6 +1296,11 @@ int pce_bench_main(int argc, char **argv)
         case 5: case_get_rows(&c, ctx, s->a, s->b, s->c); break;
         case 6: case_mlp(&c, ctx, &o, s->a); break;
         default: case_decoder(&c, ctx, &o, s->a, s->b); break;
+        }
+        if (!case_selected(c.name, o.cases)) {
+            case_free(&c);
+            step += nd;
+            continue;
         }
         if (!c.g && !c.fail[0])
             snprintf(c.fail, sizeof c.fail, "out of memory building the case");

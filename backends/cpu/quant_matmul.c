@@ -6,13 +6,15 @@
  * rounding is the activations' 8-bit quantization and the float
  * accumulation of the block sums.
  *
- * Kernels: Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 weights, each in a portable C
- * version and AVX2 versions (maddubs; or vpdpbusd where the CPU has
- * AVX-VNNI / AVX512-VNNI), chosen at run time. Work is split over the
- * thread pool by output columns (weight rows), so at decode (one row of x)
- * every core streams its own share of the weights. Other quantized formats
- * (the K-quants) dequantize panels of weight rows to f32 for the GEMM
- * instead (fast_kernels.c). */
+ * Kernels: Q4_0, Q4_1, Q8_0 and the K-quants Q4_K, Q5_K, Q6_K (the
+ * formats of Q4_K_M / Q5_K_M files) in a portable C version and AVX2
+ * versions (maddubs; or vpdpbusd where the CPU has AVX-VNNI /
+ * AVX512-VNNI), chosen at run time; Q5_0 and Q5_1 in C only. Work is split
+ * over the thread pool by output columns (weight rows), so at decode (one
+ * row of x) every core streams its own share of the weights. Q4_0, Q4_1 and
+ * Q8_0 weights are also repacked 8 rows interleaved (quant_packed.c).
+ * Formats without a kernel here dequantize panels of weight rows to f32 for
+ * the GEMM instead (fast_kernels.c). */
 #include "cpu.h"
 #include "quant_act.h"
 
@@ -131,6 +133,114 @@ static float dot_q5_0(const uint8_t *w, const q8_act *x, int64_t nb)
 static float dot_q5_1(const uint8_t *w, const q8_act *x, int64_t nb)
 {
     return dot_q5(w, x, nb, true);
+}
+
+/* ---- K-quants: super-blocks of 256, sub-blocks matching the 32-value
+ * activation blocks ------------------------------------------------------- */
+/* Q4_K/Q5_K {f16 d, dmin; scales[12]; (Q5_K: qh[32]); qs[128]}: sub-block j
+ * (32 weights) has a 6-bit scale sc and min m, w = (d·sc)·q − dmin·m, and
+ * its 4-bit q in the low (j even) or high (j odd) nibbles of qs[32·(j/2)..].
+ * Each sub-block's Σ w·x is (d·sc)·dx·Σ q·xq − dmin·m·dx·Σ xq: an integer
+ * dot, scaled once per 32, as for Q4_1; but with one activation scale per
+ * 32 (llama.cpp's Q8_K has one per 256), which rounds less. */
+#define QK_K 256
+
+/* The activations for K-quant weights, per 256 values: the 8 blocks of 32
+ * of q8_act, their scales d and d·Σq (exact, not rounded to f16) side by
+ * side so that a kernel loads each as one vector. */
+typedef struct q8_kblk {
+    float d[8], s[8];
+    int8_t qs[QK_K];
+} q8_kblk;
+
+/* One row's q8_act blocks regrouped as nb / 8 q8_kblk. */
+static void kact_from_act(const q8_act *a, q8_kblk *k, int64_t nb)
+{
+    for (int64_t b = 0; b < nb; b++) {
+        q8_kblk *o = &k[b / 8];
+        o->d[b % 8] = a[b].d;
+        o->s[b % 8] = a[b].d * (float)a[b].sum;
+        memcpy(o->qs + 32 * (b % 8), a[b].qs, QK);
+    }
+}
+
+/* the 8 sub-blocks' 6-bit scales (bytes 0..7) and mins (8..15) from the
+ * 12 packed bytes, as ggml's get_scale_min_k4 reads them, 4 at a time */
+static inline void k4_scales(const uint8_t *q, uint8_t out[16])
+{
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    const uint32_t lo6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, lo2 = 0x03030303;
+    u[3] = ((u[2] >> 4) & lo4) | (((u[1] >> 6) & lo2) << 4);
+    uint32_t mins_lo = u[1] & lo6;
+    u[1] = (u[2] & lo4) | (((u[0] >> 6) & lo2) << 4);
+    u[2] = mins_lo;
+    u[0] &= lo6;
+    memcpy(out, u, 16);
+}
+
+/* Q4_K, Q5_K: Σ over the row for one weight row of nsb super-blocks */
+static float dot_q45_k(const uint8_t *w, const q8_kblk *x, int64_t nsb, bool five)
+{
+    size_t bs = five ? 176 : 144;
+    float acc = 0;
+    for (int64_t b = 0; b < nsb; b++, w += bs) {
+        float d = h2f(w), dmin = h2f(w + 2);
+        uint8_t sm[16];
+        k4_scales(w + 4, sm);
+        const uint8_t *qh = w + 16, *qs = w + (five ? 48 : 16);
+        for (int j = 0; j < 8; j++) {
+            const uint8_t *q = qs + 32 * (j / 2);
+            int sh = 4 * (j & 1);
+            int32_t s = 0;
+            for (int l = 0; l < 32; l++) {
+                int v = (q[l] >> sh) & 15;
+                if (five)
+                    v |= ((qh[l] >> j) & 1) << 4;
+                s += v * x[b].qs[32 * j + l];
+            }
+            acc += d * (float)sm[j] * x[b].d[j] * (float)s - dmin * (float)sm[8 + j] * x[b].s[j];
+        }
+    }
+    return acc;
+}
+
+static float dot_q4_k(const uint8_t *w, const q8_kblk *x, int64_t nsb)
+{
+    return dot_q45_k(w, x, nsb, false);
+}
+
+static float dot_q5_k(const uint8_t *w, const q8_kblk *x, int64_t nsb)
+{
+    return dot_q45_k(w, x, nsb, true);
+}
+
+/* Q6_K {ql[128]; qh[64]; i8 scales[16]; f16 d}: in half h (128 weights),
+ * sub-block t (0..3) takes its low 4 bits from ql[64h + 32·(t&1) + l]
+ * (shifted by 4·(t/2)) and 2 more from qh[32h + l] >> 2t; weights l < 16
+ * and l >= 16 have their own scale, w = (d·sc)·(q − 32). */
+static float dot_q6_k(const uint8_t *w, const q8_kblk *x, int64_t nsb)
+{
+    float acc = 0;
+    for (int64_t b = 0; b < nsb; b++, w += 210) {
+        float d = h2f(w + 208);
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
+            const int8_t *sc = (const int8_t *)(w + 192) + 8 * h;
+            for (int t = 0; t < 4; t++) {
+                int j = 4 * h + t;
+                const uint8_t *q = ql + 32 * (t & 1);
+                int sh = 4 * (t >> 1);
+                int32_t s[2] = {0, 0};
+                for (int l = 0; l < 32; l++) {
+                    int v = ((q[l] >> sh) & 15) | (((qh[l] >> (2 * t)) & 3) << 4);
+                    s[l >> 4] += (v - 32) * x[b].qs[32 * j + l];
+                }
+                acc += d * x[b].d[j] * (float)(sc[2 * t] * s[0] + sc[2 * t + 1] * s[1]);
+            }
+        }
+    }
+    return acc;
 }
 
 /* ---- AVX2 (and VNNI) block dots ---------------------------------------- */
@@ -369,6 +479,183 @@ QM_KERNELS4(vnni512, QM_VNNI512, dot_us_vnni512)
 QM_KERNELS2(avx2, QM_AVX2, dot_us_avx2)
 QM_KERNELS2(vnni, QM_VNNI, dot_us_vnni)
 QM_KERNELS2(vnni512, QM_VNNI512, dot_us_vnni512)
+
+/* The 8 sub-blocks of a Q4_K (five: Q5_K) super-block as 8 × 32 unsigned
+ * bytes, q[j] holding sub-block j's weights in order. */
+QM_AVX2 static inline void k45_unpack(const uint8_t *w, bool five, __m256i q[8])
+{
+    const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+    const uint8_t *qs = w + (five ? 48 : 16);
+    __m256i hb = five ? _mm256_loadu_si256((const __m256i *)(w + 16)) : _mm256_setzero_si256();
+    for (int p = 0; p < 4; p++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+        q[2 * p] = _mm256_and_si256(v, m4);
+        q[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if (five) /* bit j of qh[l]: the fifth bit of sub-block j's weight l */
+            for (int k = 0; k < 2; k++) {
+                __m256i bit =
+                    _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * p + k)), one);
+                q[2 * p + k] = _mm256_or_si256(q[2 * p + k], _mm256_slli_epi16(bit, 4));
+            }
+    }
+}
+
+/* The 8 sub-blocks of 32 of a Q6_K super-block as unsigned bytes 0..63
+ * (q + 32 is the weight's multiple of its scale). */
+QM_AVX2 static inline void q6k_unpack(const uint8_t *w, __m256i q[8])
+{
+    const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+    for (int h = 0; h < 2; h++) {
+        __m256i l0 = _mm256_loadu_si256((const __m256i *)(w + 64 * h));
+        __m256i l1 = _mm256_loadu_si256((const __m256i *)(w + 64 * h + 32));
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h));
+        q[4 * h] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                   _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+        q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                       _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+        q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                       _mm256_and_si256(qh, m30));
+        q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                       _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+    }
+}
+
+/* eight bytes as eight floats */
+QM_AVX2 static inline __m256 u8x8_ps(const uint8_t *p)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+/* Lane j of v in every lane */
+QM_AVX2 static inline __m256 lane(__m256 v, int j)
+{
+    return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(j));
+}
+
+/* A Q4_K/Q5_K super-block's scales: ds lane j = d·sc[j], dm lane j =
+ * dmin·m[j] */
+QM_AVX2 static inline void k45_scales(const uint8_t *w, __m256 *ds, __m256 *dm)
+{
+    uint8_t sm[16];
+    k4_scales(w + 4, sm);
+    *ds = _mm256_mul_ps(_mm256_set1_ps(f16(w)), u8x8_ps(sm));
+    *dm = _mm256_mul_ps(_mm256_set1_ps(f16(w + 2)), u8x8_ps(sm + 8));
+}
+
+/* K-quant kernels, one weight row against one activation row (decode) and
+ * against four (prefill); each super-block unpacked and its scales made
+ * vectors once. Sub-block j's integer dot is scaled by lane j of
+ * (d·sc) ⊙ dx, the mins come off as (dmin·m) ⊙ (dx·Σxq), both 8 lanes at
+ * a time. */
+#define QM_KKERNELS(SUF, ATTR, DOT_US)                                                             \
+    ATTR static inline void q45k_super_##SUF(const __m256i q[8], __m256 ds, __m256 dm,             \
+                                             const q8_kblk *y, __m256 acc[2], __m256 *mins)        \
+    {                                                                                              \
+        __m256 sc = _mm256_mul_ps(ds, _mm256_loadu_ps(y->d));                                      \
+        for (int j = 0; j < 8; j++) {                                                              \
+            __m256i s = DOT_US(q[j], _mm256_loadu_si256((const __m256i *)(y->qs + 32 * j)));       \
+            acc[j & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), lane(sc, j), acc[j & 1]);          \
+        }                                                                                          \
+        *mins = _mm256_fmadd_ps(dm, _mm256_loadu_ps(y->s), *mins);                                 \
+    }                                                                                              \
+    ATTR static float dot_q45_k_##SUF(const uint8_t *w, bool five, const q8_kblk *x, int64_t nsb)  \
+    {                                                                                              \
+        __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()}, mins = _mm256_setzero_ps();    \
+        for (int64_t b = 0; b < nsb; b++, w += five ? 176 : 144) {                                 \
+            __m256i q[8];                                                                          \
+            __m256 ds, dm;                                                                         \
+            k45_unpack(w, five, q);                                                                \
+            k45_scales(w, &ds, &dm);                                                               \
+            q45k_super_##SUF(q, ds, dm, x + b, acc, &mins);                                        \
+        }                                                                                          \
+        return hsum8(_mm256_sub_ps(_mm256_add_ps(acc[0], acc[1]), mins));                          \
+    }                                                                                              \
+    ATTR static float dot_q4_k_##SUF(const uint8_t *w, const q8_kblk *x, int64_t nsb)              \
+    {                                                                                              \
+        return dot_q45_k_##SUF(w, false, x, nsb);                                                  \
+    }                                                                                              \
+    ATTR static float dot_q5_k_##SUF(const uint8_t *w, const q8_kblk *x, int64_t nsb)              \
+    {                                                                                              \
+        return dot_q45_k_##SUF(w, true, x, nsb);                                                   \
+    }                                                                                              \
+    ATTR static void dot4_q45_k_##SUF(const uint8_t *w, bool five, const q8_kblk *x,               \
+                                      int64_t stride, int64_t nsb, float *out)                     \
+    {                                                                                              \
+        __m256 acc[4][2], mins[4];                                                                 \
+        for (int r = 0; r < 4; r++)                                                                \
+            acc[r][0] = acc[r][1] = mins[r] = _mm256_setzero_ps();                                 \
+        for (int64_t b = 0; b < nsb; b++, w += five ? 176 : 144) {                                 \
+            __m256i q[8];                                                                          \
+            __m256 ds, dm;                                                                         \
+            k45_unpack(w, five, q);                                                                \
+            k45_scales(w, &ds, &dm);                                                               \
+            for (int r = 0; r < 4; r++)                                                            \
+                q45k_super_##SUF(q, ds, dm, x + r * stride + b, acc[r], &mins[r]);                 \
+        }                                                                                          \
+        for (int r = 0; r < 4; r++)                                                                \
+            out[r] = hsum8(_mm256_sub_ps(_mm256_add_ps(acc[r][0], acc[r][1]), mins[r]));           \
+    }                                                                                              \
+    ATTR static void dot4_q4_k_##SUF(const uint8_t *w, const q8_kblk *x, int64_t stride,           \
+                                     int64_t nsb, float *out)                                      \
+    {                                                                                              \
+        dot4_q45_k_##SUF(w, false, x, stride, nsb, out);                                           \
+    }                                                                                              \
+    ATTR static void dot4_q5_k_##SUF(const uint8_t *w, const q8_kblk *x, int64_t stride,           \
+                                     int64_t nsb, float *out)                                      \
+    {                                                                                              \
+        dot4_q45_k_##SUF(w, true, x, stride, nsb, out);                                            \
+    }                                                                                              \
+    /* Q6_K: Σ (q − 32)·y = Σ q·y − Σ 32·y, lane by lane; lanes 0-3 (weights             \
+     * 0..15) take scale sc[2j], lanes 4-7 sc[2j + 1] */                                           \
+    ATTR static inline void q6k_super_##SUF(const __m256i q[8], const int8_t *sc, float d,         \
+                                            const q8_kblk *y, __m256 acc[2])                       \
+    {                                                                                              \
+        __m256 dd = _mm256_mul_ps(_mm256_set1_ps(d), _mm256_loadu_ps(y->d));                       \
+        __m256i scw = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)sc));                  \
+        __m256i scw2 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(sc + 8)));           \
+        __m256 sa = _mm256_cvtepi32_ps(scw), sb = _mm256_cvtepi32_ps(scw2);                        \
+        for (int j = 0; j < 8; j++) {                                                              \
+            __m256i v = _mm256_loadu_si256((const __m256i *)(y->qs + 32 * j));                     \
+            __m256i s = _mm256_sub_epi32(DOT_US(q[j], v), DOT_US(_mm256_set1_epi8(32), v));        \
+            __m256 half = j < 4 ? sa : sb; /* sc[2j], sc[2j + 1] at lanes 2(j%4), +1 */            \
+            __m256 s2 = _mm256_permutevar8x32_ps(                                                  \
+                half, _mm256_setr_epi32(2 * (j % 4), 2 * (j % 4), 2 * (j % 4), 2 * (j % 4),        \
+                                        2 * (j % 4) + 1, 2 * (j % 4) + 1, 2 * (j % 4) + 1,         \
+                                        2 * (j % 4) + 1));                                         \
+            acc[j & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(s2, lane(dd, j)),    \
+                                         acc[j & 1]);                                              \
+        }                                                                                          \
+    }                                                                                              \
+    ATTR static float dot_q6_k_##SUF(const uint8_t *w, const q8_kblk *x, int64_t nsb)              \
+    {                                                                                              \
+        __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};                                \
+        for (int64_t b = 0; b < nsb; b++, w += 210) {                                              \
+            __m256i q[8];                                                                          \
+            q6k_unpack(w, q);                                                                      \
+            q6k_super_##SUF(q, (const int8_t *)(w + 192), f16(w + 208), x + b, acc);               \
+        }                                                                                          \
+        return hsum8(_mm256_add_ps(acc[0], acc[1]));                                               \
+    }                                                                                              \
+    ATTR static void dot4_q6_k_##SUF(const uint8_t *w, const q8_kblk *x, int64_t stride,           \
+                                     int64_t nsb, float *out)                                      \
+    {                                                                                              \
+        __m256 acc[4][2];                                                                          \
+        for (int r = 0; r < 4; r++)                                                                \
+            acc[r][0] = acc[r][1] = _mm256_setzero_ps();                                           \
+        for (int64_t b = 0; b < nsb; b++, w += 210) {                                              \
+            __m256i q[8];                                                                          \
+            q6k_unpack(w, q);                                                                      \
+            float d = f16(w + 208);                                                                \
+            for (int r = 0; r < 4; r++)                                                            \
+                q6k_super_##SUF(q, (const int8_t *)(w + 192), d, x + r * stride + b, acc[r]);      \
+        }                                                                                          \
+        for (int r = 0; r < 4; r++)                                                                \
+            out[r] = hsum8(_mm256_add_ps(acc[r][0], acc[r][1]));                                   \
+    }
+
+QM_KKERNELS(avx2, QM_AVX2, dot_us_avx2)
+QM_KKERNELS(vnni, QM_VNNI, dot_us_vnni)
+QM_KKERNELS(vnni512, QM_VNNI512, dot_us_vnni512)
 #endif
 
 #ifdef QM_X86
@@ -534,9 +821,45 @@ static qdot_fn pick(pce_dtype dt)
     }
 }
 
+/* The K-quants' kernels (activations as q8_kblk): one row, and one weight
+ * row against four activation rows (NULL: rows one by one). */
+typedef float (*kdot_fn)(const uint8_t *w, const q8_kblk *x, int64_t nsb);
+typedef void (*kdot4_fn)(const uint8_t *w, const q8_kblk *x, int64_t stride, int64_t nsb,
+                         float *out);
+
+static bool pick_k(pce_dtype dt, kdot_fn *one, kdot4_fn *four)
+{
+    static const pce_dtype types[3] = {PCE_DTYPE_Q4_K, PCE_DTYPE_Q5_K, PCE_DTYPE_Q6_K};
+    static const kdot_fn portable[3] = {dot_q4_k, dot_q5_k, dot_q6_k};
+    int t = 0;
+    while (t < 3 && types[t] != dt)
+        t++;
+    if (t == 3)
+        return false;
+    *one = portable[t];
+    *four = NULL;
+#ifdef QM_X86
+    /* by instruction set: 1 AVX2, 2 AVX-VNNI, 3 AVX512-VNNI */
+    static const kdot_fn ones[3][3] = {{dot_q4_k_avx2, dot_q5_k_avx2, dot_q6_k_avx2},
+                                       {dot_q4_k_vnni, dot_q5_k_vnni, dot_q6_k_vnni},
+                                       {dot_q4_k_vnni512, dot_q5_k_vnni512, dot_q6_k_vnni512}};
+    static const kdot4_fn fours[3][3] = {{dot4_q4_k_avx2, dot4_q5_k_avx2, dot4_q6_k_avx2},
+                                         {dot4_q4_k_vnni, dot4_q5_k_vnni, dot4_q6_k_vnni},
+                                         {dot4_q4_k_vnni512, dot4_q5_k_vnni512, dot4_q6_k_vnni512}};
+    int isa = pce_cpu_quant_isa();
+    if (isa > 0) {
+        *one = ones[isa - 1][t];
+        *four = fours[isa - 1][t];
+    }
+#endif
+    return true;
+}
+
 bool pce_cpu_quant_int8(pce_dtype dt)
 {
-    return pick(dt) != NULL;
+    kdot_fn k1;
+    kdot4_fn k4;
+    return pick(dt) != NULL || pick_k(dt, &k1, &k4);
 }
 
 typedef struct qjob {
@@ -545,6 +868,9 @@ typedef struct qjob {
     qdot4_fn dot4;
     qdot2_fn dot2;
     const q8_act *xq; /* M rows of K / 32 blocks */
+    kdot_fn kdot;     /* K-quants: these instead, on xk */
+    kdot4_fn kdot4;
+    const q8_kblk *xk; /* M rows of K / 256 */
     int64_t b0, b1, i0, i1;
     int64_t j0; /* the first weight row of the task's range */
 } qjob;
@@ -557,6 +883,23 @@ static void qcols_task(void *arg, int64_t jb, int64_t je, int thread)
     je += q->j0;
     const pce_tref *b = &q->n->src[1], *d = &q->n->dst;
     int64_t M = d->ne[2], nbk = q->n->src[0].ne[3] / QK;
+    if (q->kdot) {
+        int64_t nsb = nbk / 8;
+        for (int64_t j = jb; j < je; j++) {
+            const uint8_t *w = (const uint8_t *)pce_cpu_at(b, q->b0, q->b1, 0, j);
+            int64_t m = 0;
+            if (q->kdot4)
+                for (; m + 4 <= M; m += 4) {
+                    float o[4];
+                    q->kdot4(w, q->xk + m * nsb, nsb, nsb, o);
+                    for (int r = 0; r < 4; r++)
+                        *(float *)pce_cpu_at(d, q->i0, q->i1, m + r, j) = o[r];
+                }
+            for (; m < M; m++)
+                *(float *)pce_cpu_at(d, q->i0, q->i1, m, j) = q->kdot(w, q->xk + m * nsb, nsb);
+        }
+        return;
+    }
     if (M == 1 && q->dot2) { /* decode: weight rows in pairs */
         int64_t j = jb;
         for (; j + 2 <= je; j += 2) {
@@ -586,6 +929,7 @@ static void qcols_task(void *arg, int64_t jb, int64_t je, int thread)
 typedef struct ajob {
     const pce_exec_node *n;
     q8_act *xq;
+    q8_kblk *xk; /* K-quant weights: the rows regrouped here too */
     int64_t a0, a1;
     float *tmp; /* per thread: K floats */
 } ajob;
@@ -605,12 +949,13 @@ static void qrows_task(void *arg, int64_t mb, int64_t me, int thread)
             row = t;
         }
 #ifdef QM_X86
-        if (pce_cpu_quant_isa() >= 1) {
+        if (pce_cpu_quant_isa() >= 1)
             quantize_act_row_avx2(row, a->xq + m * (K / QK), K);
-            continue;
-        }
+        else
 #endif
-        quantize_act_row(row, a->xq + m * (K / QK), K);
+            quantize_act_row(row, a->xq + m * (K / QK), K);
+        if (a->xk)
+            kact_from_act(a->xq + m * (K / QK), a->xk + m * (K / QK_K), K / QK);
     }
 }
 
@@ -619,29 +964,44 @@ pce_status pce_cpu_matmul_quant(const pce_exec_node *n, cpu_exec *ex)
 {
     const pce_tref *a = &n->src[0], *b = &n->src[1], *d = &n->dst;
     qdot_fn dot = pick(b->dtype);
+    kdot_fn kdot = NULL;
+    kdot4_fn kdot4 = NULL;
+    bool kq = !dot && pick_k(b->dtype, &kdot, &kdot4);
     int64_t M = d->ne[2], N = d->ne[3], K = a->ne[3];
-    if (!dot || K % QK)
+    if ((!dot && !kq) || K % (kq ? QK_K : QK))
         return PCE_ERR_UNSUPPORTED;
     /* the segment's scratch holds M * K floats for matmuls: more than the
-     * 1.25 bytes per value of the quantized activations */
+     * 1.375 bytes per value of the quantized activations, and for K-quants
+     * 1.25 more of their regrouping */
     q8_act *xq = (q8_act *)ex->scratch;
+    size_t xq_bytes = ((size_t)(M * (K / QK)) * sizeof(q8_act) + 63) / 64 * 64;
+    q8_kblk *xk = kq && xq ? (q8_kblk *)((char *)xq + xq_bytes) : NULL;
+    size_t need = xq_bytes + (kq ? (size_t)(M * (K / QK_K)) * sizeof(q8_kblk) : 0);
     bool plain = a->dtype == PCE_DTYPE_F32 && a->nb[3] == 4;
     float *tmp =
         plain ? NULL
               : malloc((size_t)(ex->n_threads > 0 ? ex->n_threads : 1) * (size_t)K * sizeof *tmp);
-    if (!xq || (!plain && !tmp) ||
-        ex->scratch_floats * sizeof(float) < (size_t)(M * (K / QK)) * sizeof(q8_act)) {
+    if (!xq || (!plain && !tmp) || ex->scratch_floats * sizeof(float) < need) {
         free(tmp);
         snprintf(ex->err, sizeof ex->err, "quantized matmul: scratch");
         return PCE_ERR_OUT_OF_MEMORY;
     }
     for (int64_t i0 = 0; i0 < d->ne[0]; i0++)
         for (int64_t i1 = 0; i1 < d->ne[1]; i1++) {
-            ajob aj = {n, xq, pce_bc(i0, a->ne[0]), pce_bc(i1, a->ne[1]), tmp};
+            ajob aj = {n, xq, xk, pce_bc(i0, a->ne[0]), pce_bc(i1, a->ne[1]), tmp};
             pce_threadpool_parallel_for(ex->pool, M, 1, qrows_task, &aj);
-            qjob qj = {
-                n,  dot, pick4(dot), pick2(dot), xq, pce_bc(i0, b->ne[0]), pce_bc(i1, b->ne[1]),
-                i0, i1,  0};
+            qjob qj = {.n = n,
+                       .dot = dot,
+                       .dot4 = dot ? pick4(dot) : NULL,
+                       .dot2 = dot ? pick2(dot) : NULL,
+                       .xq = xq,
+                       .kdot = kdot,
+                       .kdot4 = kdot4,
+                       .xk = xk,
+                       .b0 = pce_bc(i0, b->ne[0]),
+                       .b1 = pce_bc(i1, b->ne[1]),
+                       .i0 = i0,
+                       .i1 = i1};
             if (ex->packed) { /* whole groups of 8 rows from the packing */
                 pce_cpu_qpack_matmul(n, ex, ex->packed, xq, i0, i1);
                 qj.j0 = N / 8 * 8;
