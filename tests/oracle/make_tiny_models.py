@@ -13,8 +13,13 @@ Writes into tests/fixtures/llm/ (small enough to commit):
                                (head dim 8), 4 kv heads, ffn 160, vocab 256,
                                rope theta 1e4, rms eps 1e-5, tied embeddings
                                (no output.weight); Q4_0, Q8_0, f16, f32 norms
+    tiny-qwen2-k.gguf          tiny-qwen2 at embedding 256, ffn 512, written
+                               in f32 and quantized Q4_K_M by llama.cpp's
+                               llama_model_quantize: Q4_K, Q6_K, f32 norms
+                               and biases (K types need rows of 256)
     tiny-qwen2-llamacpp.bin    llama.cpp's outputs on TOKENS for each, in the
     tiny-llama-llamacpp.bin    PCELLM2 format of make_llamacpp_fixture.py
+    tiny-qwen2-k-llamacpp.bin
 
 The weights are random (numpy, fixed seed) with scales about
 1/sqrt(fan_in), which keep the activations bounded; qwen2's q and k half
@@ -46,7 +51,12 @@ from variants that each get one thing wrong (the other RoPE pairing, no
 biases, the wrong kv head, no causal mask): what the test's bounds must
 tell apart.
 
-    /tmp/venv-oracle/bin/python tests/oracle/make_tiny_models.py
+tiny-qwen2-k is the exception: llama.cpp rounds activations into K-quant
+weights with one scale per 256 (Q8_K), which the rounding pass does not
+model; its exact pass is 2.9e-4 from llama.cpp with the same top 1 at all
+24 positions, and the wrong variants 0.05 to 0.6.
+
+    /tmp/venv-oracle/bin/python tests/oracle/make_tiny_models.py [--only NAME]
 """
 import argparse
 import os
@@ -68,6 +78,13 @@ MODELS = {
     "tiny-llama": dict(arch="llama", layers=2, embd=64, heads=8, kv_heads=4, ffn=160, vocab=256,
                        theta=1e4, eps=1e-5, bias=False, tied=True, qk_gain=1.0, resid_gain=3.0,
                        seed=20240602),
+    # the K-quants (Q4_K_M: Q4_K, Q6_K, and Q5_0 where llama.cpp chooses it),
+    # the DeepSeek distills' formats: written in f32, then quantized by
+    # llama.cpp's own llama_model_quantize, so the types and their encoding
+    # are llama.cpp's (gguf-py cannot quantize K types)
+    "tiny-qwen2-k": dict(arch="qwen2", layers=2, embd=256, heads=4, kv_heads=2, ffn=512,
+                         vocab=256, theta=1e6, eps=1e-6, bias=True, tied=False, qk_gain=1.5,
+                         resid_gain=1.0, seed=20240602, requant="Q4_K_M"),
 }
 
 # each tensor's type (per layer where it varies), chosen to cover the types
@@ -84,6 +101,9 @@ TYPES = {
         "attn_output": (Q.Q8_0, Q.Q4_0), "ffn_gate": (Q.Q4_0, Q.F16),
         "ffn_up": (Q.Q8_0, Q.Q4_0), "ffn_down": (Q.F16, Q.Q8_0),
     },
+    "tiny-qwen2-k": {"token_embd": Q.F32, "output": Q.F32,
+                     **{k: (Q.F32,) for k in ("attn_q", "attn_k", "attn_v", "attn_output",
+                                              "ffn_gate", "ffn_up", "ffn_down")}},
 }
 
 
@@ -196,6 +216,26 @@ def write_gguf(path, cfg, weights, types):
     wr.write_kv_data_to_file()
     wr.write_tensors_to_file()
     wr.close()
+    return held
+
+
+def requantize(src, dst, ftype, threads):
+    """llama.cpp's own quantizer, src (f32) to dst."""
+    import ctypes
+    import llama_cpp
+    p = llama_cpp.llama_model_quantize_default_params()
+    p.nthread = threads
+    p.ftype = getattr(llama_cpp, "LLAMA_FTYPE_MOSTLY_" + ftype)
+    rc = llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(p))
+    assert rc == 0, f"llama_model_quantize: {rc}"
+
+
+def read_held(path):
+    """The weights as a GGUF file holds them, as write_gguf returns them."""
+    held = {}
+    for t in gguf.GGUFReader(path).tensors:
+        v = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float64)
+        held[t.name] = (v.reshape(v.shape[0], -1) if v.ndim > 1 else v, t.tensor_type, None)
     return held
 
 
@@ -320,11 +360,23 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                   "..", "fixtures", "llm"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", help="this model alone")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     for name, cfg in MODELS.items():
+        if a.only and name != a.only:
+            continue
         path = os.path.join(a.out, name + ".gguf")
-        held = write_gguf(path, cfg, make_weights(cfg), TYPES[name])
+        if "requant" in cfg:
+            f32 = path + ".f32"
+            write_gguf(f32, cfg, make_weights(cfg), TYPES[name])
+            requantize(f32, path, cfg["requant"], a.threads)
+            os.remove(f32)
+            held = read_held(path)
+            kinds = sorted({Q(t).name for _, t, _ in held.values()})
+            print(f"{name}: llama.cpp's {cfg['requant']} gives {', '.join(kinds)}")
+        else:
+            held = write_gguf(path, cfg, make_weights(cfg), TYPES[name])
         scores = llamacpp_logits(path, a.threads)
         ref = os.path.join(a.out, name + "-llamacpp.bin")
         write_ref(ref, scores)
