@@ -143,16 +143,6 @@ static float dot_q5_1(const uint8_t *w, const q8_act *x, int64_t nb)
  * Each sub-block's Σ w·x is (d·sc)·dx·Σ q·xq − dmin·m·dx·Σ xq: an integer
  * dot, scaled once per 32, as for Q4_1; but with one activation scale per
  * 32 (llama.cpp's Q8_K has one per 256), which rounds less. */
-#define QK_K 256
-
-/* The activations for K-quant weights, per 256 values: the 8 blocks of 32
- * of q8_act, their scales d and d·Σq (exact, not rounded to f16) side by
- * side so that a kernel loads each as one vector. */
-typedef struct q8_kblk {
-    float d[8], s[8];
-    int8_t qs[QK_K];
-} q8_kblk;
-
 /* One row's q8_act blocks regrouped as nb / 8 q8_kblk. */
 static void kact_from_act(const q8_act *a, q8_kblk *k, int64_t nb)
 {
@@ -162,21 +152,6 @@ static void kact_from_act(const q8_act *a, q8_kblk *k, int64_t nb)
         o->s[b % 8] = a[b].d * (float)a[b].sum;
         memcpy(o->qs + 32 * (b % 8), a[b].qs, QK);
     }
-}
-
-/* the 8 sub-blocks' 6-bit scales (bytes 0..7) and mins (8..15) from the
- * 12 packed bytes, as ggml's get_scale_min_k4 reads them, 4 at a time */
-static inline void k4_scales(const uint8_t *q, uint8_t out[16])
-{
-    uint32_t u[4];
-    memcpy(u, q, 12);
-    const uint32_t lo6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, lo2 = 0x03030303;
-    u[3] = ((u[2] >> 4) & lo4) | (((u[1] >> 6) & lo2) << 4);
-    uint32_t mins_lo = u[1] & lo6;
-    u[1] = (u[2] & lo4) | (((u[0] >> 6) & lo2) << 4);
-    u[2] = mins_lo;
-    u[0] &= lo6;
-    memcpy(out, u, 16);
 }
 
 /* Q4_K, Q5_K: Σ over the row for one weight row of nsb super-blocks */
@@ -1003,7 +978,7 @@ pce_status pce_cpu_matmul_quant(const pce_exec_node *n, cpu_exec *ex)
                        .i0 = i0,
                        .i1 = i1};
             if (ex->packed) { /* whole groups of 8 rows from the packing */
-                pce_cpu_qpack_matmul(n, ex, ex->packed, xq, i0, i1);
+                pce_cpu_qpack_matmul(n, ex, ex->packed, xq, xk, i0, i1);
                 qj.j0 = N / 8 * 8;
             }
             /* a column is M · K multiply-adds: small outputs batch a few columns */

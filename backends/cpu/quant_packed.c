@@ -15,6 +15,14 @@
  * packing is the same size as the original rows; rows past the last whole
  * group of 8 stay in the original layout.
  *
+ * Q4_K (rows 8g .. 8g+7, super-block b of 256 weights; 1184 bytes, 8 × 144
+ * + 32): d[8] f16, dmin[8] f16, then the sub-blocks' 6-bit scales as bytes
+ * sc[j][r] (64) and mins m[j][r] (64), then 32 chunks of 32 bytes: chunk
+ * 8p + c is row r's qs bytes 32p + 4c .. +3 at 4r, whose low nibbles are
+ * sub-block 2p's weights 4c .. 4c+3 and high nibbles sub-block 2p+1's.
+ * Each sub-block is then a Q4_1 block with 8 rows' scales d·sc and mins
+ * −dmin·m made as vectors from bytes; the activations are q8_kblk.
+ *
  * The kernels (quant_packed_rows8.h) exist for both VNNI encodings and,
  * for the Q4 types, for AVX2 (maddubs + madd in place of vpdpbusd).
  *
@@ -36,6 +44,7 @@ static size_t group_bytes(pce_dtype dt)
     case PCE_DTYPE_Q4_0: return 144;
     case PCE_DTYPE_Q4_1: return 160;
     case PCE_DTYPE_Q8_0: return 272;
+    case PCE_DTYPE_Q4_K: return 1184;
     default: return 0;
     }
 }
@@ -50,10 +59,11 @@ bool pce_cpu_qpack_eligible(const pce_exec_node *n)
     if (!group_bytes(b->dtype) || !b->host || b->buf || (isa == 1 && b->dtype == PCE_DTYPE_Q8_0))
         return false;
     /* one weight matrix, wᵀ of rows of whole blocks one after the other */
-    const int64_t blk = (int64_t)pce_dtype_get_info(b->dtype)->block_bytes;
+    const pce_dtype_info *in = pce_dtype_get_info(b->dtype);
+    const int64_t blk = (int64_t)in->block_bytes, bs = in->block_size;
     int64_t N = b->ne[3], K = n->src[0].ne[3];
-    return b->ne[0] == 1 && b->ne[1] == 1 && b->ne[2] == K && K % QK == 0 && N >= 8 &&
-           b->nb[2] == blk && b->nb[3] == K / QK * blk;
+    return b->ne[0] == 1 && b->ne[1] == 1 && b->ne[2] == K && K % bs == 0 && N >= 8 &&
+           b->nb[2] == blk && b->nb[3] == K / bs * blk;
 #else
     (void)n;
     return false;
@@ -63,12 +73,37 @@ bool pce_cpu_qpack_eligible(const pce_exec_node *n)
 size_t pce_cpu_qpack_bytes(const pce_exec_node *n)
 {
     const pce_tref *b = &n->src[1];
-    return (size_t)(b->ne[3] / 8) * (size_t)(b->ne[2] / QK) * group_bytes(b->dtype);
+    const int64_t bs = pce_dtype_get_info(b->dtype)->block_size;
+    return (size_t)(b->ne[3] / 8) * (size_t)(b->ne[2] / bs) * group_bytes(b->dtype);
+}
+
+static void pack_q4_k(const pce_tref *b, uint8_t *o)
+{
+    const int64_t G = b->ne[3] / 8, nsb = b->ne[2] / QK_K;
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t k = 0; k < nsb; k++, o += 1184)
+            for (int r = 0; r < 8; r++) {
+                const uint8_t *src = (const uint8_t *)b->host + (g * 8 + r) * b->nb[3] + k * 144;
+                memcpy(o + 2 * r, src, 2);          /* d */
+                memcpy(o + 16 + 2 * r, src + 2, 2); /* dmin */
+                uint8_t sm[16];
+                k4_scales(src + 4, sm);
+                for (int j = 0; j < 8; j++) {
+                    o[32 + 8 * j + r] = sm[j];
+                    o[96 + 8 * j + r] = sm[8 + j];
+                }
+                for (int c = 0; c < 32; c++) /* chunk 8p + c' = qs bytes 4 · chunk */
+                    memcpy(o + 160 + 32 * c + 4 * r, src + 16 + 4 * c, 4);
+            }
 }
 
 void pce_cpu_qpack(const pce_exec_node *n, void *dst)
 {
     const pce_tref *b = &n->src[1];
+    if (b->dtype == PCE_DTYPE_Q4_K) {
+        pack_q4_k(b, dst);
+        return;
+    }
     const size_t blk = pce_dtype_get_info(b->dtype)->block_bytes, gb = group_bytes(b->dtype);
     const int64_t G = b->ne[3] / 8, nb = b->ne[2] / QK;
     const size_t head = b->dtype == PCE_DTYPE_Q4_1 ? 4 : 2; /* d (and m) before qs */
@@ -95,6 +130,8 @@ void pce_cpu_qpack(const pce_exec_node *n, void *dst)
 #ifdef QP_X86
 typedef void (*rows8_fn)(const uint8_t *p, const q8_act *x, int64_t xs, int64_t nb, int M,
                          float *out);
+typedef void (*rows8k_fn)(const uint8_t *p, const q8_kblk *x, int64_t xs, int64_t nsb, int M,
+                          float *out);
 
 #define QP_ATTR __attribute__((target("avx2,fma,f16c,avxvnni")))
 #define QP_INLINE QP_ATTR static inline __attribute__((always_inline))
@@ -138,8 +175,10 @@ typedef void (*rows8_fn)(const uint8_t *p, const q8_act *x, int64_t xs, int64_t 
 typedef struct pjob {
     const pce_exec_node *n;
     rows8_fn fn;
+    rows8k_fn kfn; /* Q4_K: this, on xk */
     const uint8_t *packed;
     const q8_act *xq;
+    const q8_kblk *xk;
     int64_t i0, i1, nb;
     size_t gb;
 } pjob;
@@ -156,7 +195,10 @@ static void groups_task(void *arg, int64_t gb, int64_t ge, int thread)
         const uint8_t *p = j->packed + (size_t)g * (size_t)j->nb * j->gb;
         for (int64_t m = 0; m < M; m += 4) {
             int mm = M - m < 4 ? (int)(M - m) : 4;
-            j->fn(p, j->xq + m * j->nb, j->nb, j->nb, mm, out);
+            if (j->kfn)
+                j->kfn(p, j->xk + m * j->nb, j->nb, j->nb, mm, out);
+            else
+                j->fn(p, j->xq + m * j->nb, j->nb, j->nb, mm, out);
             for (int r = 0; r < mm; r++) {
                 float *o = (float *)pce_cpu_at(d, j->i0, j->i1, m + r, g * 8);
                 if (dense)
@@ -171,13 +213,16 @@ static void groups_task(void *arg, int64_t gb, int64_t ge, int thread)
 #endif
 
 void pce_cpu_qpack_matmul(const pce_exec_node *n, cpu_exec *ex, const void *packed,
-                          const q8_act *xq, int64_t i0, int64_t i1)
+                          const q8_act *xq, const q8_kblk *xk, int64_t i0, int64_t i1)
 {
 #ifdef QP_X86
     const pce_tref *b = &n->src[1];
     int isa = pce_cpu_quant_isa();
-    rows8_fn fn;
-    if (isa == 1) /* only the Q4 types are eligible there */
+    rows8_fn fn = NULL;
+    rows8k_fn kfn = NULL;
+    if (b->dtype == PCE_DTYPE_Q4_K)
+        kfn = isa == 1 ? rows8_q4_k_avx2 : isa == 2 ? rows8_q4_k_vex : rows8_q4_k_evex;
+    else if (isa == 1) /* only the Q4 types are eligible there */
         fn = b->dtype == PCE_DTYPE_Q4_0 ? rows8_q4_0_avx2 : rows8_q4_1_avx2;
     else if (isa == 2)
         fn = b->dtype == PCE_DTYPE_Q4_0   ? rows8_q4_0_vex
@@ -187,12 +232,13 @@ void pce_cpu_qpack_matmul(const pce_exec_node *n, cpu_exec *ex, const void *pack
         fn = b->dtype == PCE_DTYPE_Q4_0   ? rows8_q4_0_evex
              : b->dtype == PCE_DTYPE_Q4_1 ? rows8_q4_1_evex
                                           : rows8_q8_0_evex;
-    pjob j = {n, fn, packed, xq, i0, i1, b->ne[2] / QK, group_bytes(b->dtype)};
+    const int64_t bs = pce_dtype_get_info(b->dtype)->block_size;
+    pjob j = {n, fn, kfn, packed, xq, xk, i0, i1, b->ne[2] / bs, group_bytes(b->dtype)};
     int64_t M = n->dst.ne[2], K = b->ne[2];
     /* a group is 8 · M · K multiply-adds: small ones go a few at a time */
     int64_t grain = 32768 / (8 * M * K > 0 ? 8 * M * K : 1) + 1;
     pce_threadpool_parallel_for(ex->pool, b->ne[3] / 8, grain, groups_task, &j);
 #else
-    (void)n, (void)ex, (void)packed, (void)xq, (void)i0, (void)i1;
+    (void)n, (void)ex, (void)packed, (void)xq, (void)xk, (void)i0, (void)i1;
 #endif
 }

@@ -88,6 +88,77 @@ QP_INLINE void QP_NAME(rows8)(pce_dtype dt, const uint8_t *p, const q8_act *x, i
                          dt == PCE_DTYPE_Q4_1 ? _mm256_add_ps(acc[m], accm[m]) : acc[m]);
 }
 
+/* Eight packed Q4_K rows (nsb super-blocks at p) against M <= 4 activation
+ * rows (q8_kblk, xs apart): per pair of sub-blocks, 8 chunks whose low
+ * nibbles meet sub-block 2p's activations and high nibbles 2p+1's, then
+ * each sub-block's integer sums scaled by the rows' d·sc (a vector made
+ * from 8 bytes) times its activation scale, and dmin·m times d·Σq off. */
+QP_INLINE __m256 QP_NAME(u8x8)(const uint8_t *p)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+QP_INLINE void QP_NAME(rows8k)(const uint8_t *p, const q8_kblk *x, int64_t xs, int64_t nsb,
+                               const int M, float *out)
+{
+    __m256 acc[4], accm[4];
+    for (int m = 0; m < M; m++)
+        acc[m] = accm[m] = _mm256_setzero_ps();
+    const __m256i lo4 = _mm256_set1_epi8(15);
+    for (int64_t b = 0; b < nsb; b++, p += 1184) {
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
+        for (int pr = 0; pr < 4; pr++) {
+            __m256i s0[4], s1[4];
+            for (int m = 0; m < M; m++)
+                s0[m] = s1[m] = _mm256_setzero_si256();
+            const uint8_t *q = p + 160 + 256 * pr;
+            for (int c = 0; c < 8; c++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
+                __m256i lo = _mm256_and_si256(v, lo4);
+#if QP_HI16
+                __m256i hi = _mm256_andnot_si256(lo4, v);
+#else
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+#endif
+                for (int m = 0; m < M; m++) {
+                    const int8_t *y = x[m * xs + b].qs + 64 * pr + 4 * c;
+                    s0[m] = QP_DPBUSD(s0[m], lo, QP_NAME(bcast4)(y));
+                    s1[m] = QP_DPBUSD(s1[m], hi, QP_NAME(bcast4)(y + 32));
+                }
+            }
+            __m256 ds0 = _mm256_mul_ps(d, QP_NAME(u8x8)(p + 32 + 16 * pr));
+            __m256 ds1 = _mm256_mul_ps(d, QP_NAME(u8x8)(p + 40 + 16 * pr));
+            __m256 dm0 = _mm256_mul_ps(dmin, QP_NAME(u8x8)(p + 96 + 16 * pr));
+            __m256 dm1 = _mm256_mul_ps(dmin, QP_NAME(u8x8)(p + 104 + 16 * pr));
+            for (int m = 0; m < M; m++) {
+                const q8_kblk *a = &x[m * xs + b];
+                __m256i h = _mm256_srai_epi32(s1[m], 4 * QP_HI16);
+                acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0[m]),
+                                         _mm256_mul_ps(ds0, _mm256_set1_ps(a->d[2 * pr])), acc[m]);
+                acc[m] =
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(h),
+                                    _mm256_mul_ps(ds1, _mm256_set1_ps(a->d[2 * pr + 1])), acc[m]);
+                accm[m] = _mm256_fmadd_ps(dm0, _mm256_set1_ps(a->s[2 * pr]), accm[m]);
+                accm[m] = _mm256_fmadd_ps(dm1, _mm256_set1_ps(a->s[2 * pr + 1]), accm[m]);
+            }
+        }
+    }
+    for (int m = 0; m < M; m++)
+        _mm256_storeu_ps(out + 8 * m, _mm256_sub_ps(acc[m], accm[m]));
+}
+
+QP_ATTR static void QP_NAME(rows8_q4_k)(const uint8_t *p, const q8_kblk *x, int64_t xs, int64_t nsb,
+                                        int M, float *out)
+{
+    switch (M) {
+    case 1: QP_NAME(rows8k)(p, x, xs, nsb, 1, out); break;
+    case 2: QP_NAME(rows8k)(p, x, xs, nsb, 2, out); break;
+    case 3: QP_NAME(rows8k)(p, x, xs, nsb, 3, out); break;
+    default: QP_NAME(rows8k)(p, x, xs, nsb, 4, out); break;
+    }
+}
+
 #define QP_DEFINE(NAME, DT)                                                                        \
     QP_ATTR static void NAME(const uint8_t *p, const q8_act *x, int64_t xs, int64_t nb, int M,     \
                              float *out)                                                           \
