@@ -20,9 +20,11 @@ typedef struct q8_act {
 
 /* The activations for K-quant weights, per 256 values: the 8 blocks of 32
  * of q8_act, their scales d and d·Σq (exact, not rounded to f16) side by
- * side so that a kernel loads each as one vector. */
+ * side so that a kernel loads each as one vector; the sums of each 16
+ * values (Q6_K's scales cover 16 weights); then the values. */
 typedef struct q8_kblk {
     float d[8], s[8];
+    int32_t hs[16];
     int8_t qs[QK_K];
 } q8_kblk;
 

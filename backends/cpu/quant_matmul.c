@@ -151,6 +151,11 @@ static void kact_from_act(const q8_act *a, q8_kblk *k, int64_t nb)
         o->d[b % 8] = a[b].d;
         o->s[b % 8] = a[b].d * (float)a[b].sum;
         memcpy(o->qs + 32 * (b % 8), a[b].qs, QK);
+        int32_t h = 0;
+        for (int i = 0; i < 16; i++)
+            h += a[b].qs[i];
+        o->hs[2 * (b % 8)] = h;
+        o->hs[2 * (b % 8) + 1] = a[b].sum - h;
     }
 }
 
@@ -947,7 +952,7 @@ pce_status pce_cpu_matmul_quant(const pce_exec_node *n, cpu_exec *ex)
         return PCE_ERR_UNSUPPORTED;
     /* the segment's scratch holds M * K floats for matmuls: more than the
      * 1.375 bytes per value of the quantized activations, and for K-quants
-     * 1.25 more of their regrouping */
+     * 1.5 more of their regrouping */
     q8_act *xq = (q8_act *)ex->scratch;
     size_t xq_bytes = ((size_t)(M * (K / QK)) * sizeof(q8_act) + 63) / 64 * 64;
     q8_kblk *xk = kq && xq ? (q8_kblk *)((char *)xq + xq_bytes) : NULL;
@@ -977,7 +982,12 @@ pce_status pce_cpu_matmul_quant(const pce_exec_node *n, cpu_exec *ex)
                        .b1 = pce_bc(i1, b->ne[1]),
                        .i0 = i0,
                        .i1 = i1};
-            if (ex->packed) { /* whole groups of 8 rows from the packing */
+            /* whole groups of 8 rows from the packing; but Q6_K decode (one
+             * row) reads the stored rows, 5% faster than its packing, whose
+             * 6-bit values take more putting together per row (its prefill
+             * is 1.6x faster packed) */
+            bool use_pack = ex->packed && !(b->dtype == PCE_DTYPE_Q6_K && M == 1);
+            if (use_pack) {
                 pce_cpu_qpack_matmul(n, ex, ex->packed, xq, xk, i0, i1);
                 qj.j0 = N / 8 * 8;
             }

@@ -23,6 +23,11 @@
  * Each sub-block is then a Q4_1 block with 8 rows' scales d·sc and mins
  * −dmin·m made as vectors from bytes; the activations are q8_kblk.
  *
+ * Q6_K (1680 bytes, 8 × 210): d[8] f16, the signed 16-weight scales as
+ * sc[k][r] (128), then 32 chunks of ql (chunk i: row r's ql bytes 4i .. +3
+ * at 4r) and 16 of qh (the same for qh bytes 4i ..). A sub-block's 6-bit
+ * values are put together from one ql and one qh chunk per 4 weights.
+ *
  * The kernels (quant_packed_rows8.h) exist for both VNNI encodings and,
  * for the Q4 types, for AVX2 (maddubs + madd in place of vpdpbusd).
  *
@@ -45,6 +50,7 @@ static size_t group_bytes(pce_dtype dt)
     case PCE_DTYPE_Q4_1: return 160;
     case PCE_DTYPE_Q8_0: return 272;
     case PCE_DTYPE_Q4_K: return 1184;
+    case PCE_DTYPE_Q6_K: return 1680;
     default: return 0;
     }
 }
@@ -97,11 +103,28 @@ static void pack_q4_k(const pce_tref *b, uint8_t *o)
             }
 }
 
+static void pack_q6_k(const pce_tref *b, uint8_t *o)
+{
+    const int64_t G = b->ne[3] / 8, nsb = b->ne[2] / QK_K;
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t k = 0; k < nsb; k++, o += 1680)
+            for (int r = 0; r < 8; r++) {
+                const uint8_t *src = (const uint8_t *)b->host + (g * 8 + r) * b->nb[3] + k * 210;
+                memcpy(o + 2 * r, src + 208, 2); /* d */
+                for (int s = 0; s < 16; s++)
+                    o[16 + 8 * s + r] = src[192 + s];
+                for (int c = 0; c < 32; c++) /* ql */
+                    memcpy(o + 144 + 32 * c + 4 * r, src + 4 * c, 4);
+                for (int c = 0; c < 16; c++) /* qh */
+                    memcpy(o + 1168 + 32 * c + 4 * r, src + 128 + 4 * c, 4);
+            }
+}
+
 void pce_cpu_qpack(const pce_exec_node *n, void *dst)
 {
     const pce_tref *b = &n->src[1];
-    if (b->dtype == PCE_DTYPE_Q4_K) {
-        pack_q4_k(b, dst);
+    if (b->dtype == PCE_DTYPE_Q4_K || b->dtype == PCE_DTYPE_Q6_K) {
+        (b->dtype == PCE_DTYPE_Q4_K ? pack_q4_k : pack_q6_k)(b, dst);
         return;
     }
     const size_t blk = pce_dtype_get_info(b->dtype)->block_bytes, gb = group_bytes(b->dtype);
@@ -175,7 +198,7 @@ typedef void (*rows8k_fn)(const uint8_t *p, const q8_kblk *x, int64_t xs, int64_
 typedef struct pjob {
     const pce_exec_node *n;
     rows8_fn fn;
-    rows8k_fn kfn; /* Q4_K: this, on xk */
+    rows8k_fn kfn; /* Q4_K, Q6_K: this, on xk */
     const uint8_t *packed;
     const q8_act *xq;
     const q8_kblk *xk;
@@ -222,6 +245,8 @@ void pce_cpu_qpack_matmul(const pce_exec_node *n, cpu_exec *ex, const void *pack
     rows8k_fn kfn = NULL;
     if (b->dtype == PCE_DTYPE_Q4_K)
         kfn = isa == 1 ? rows8_q4_k_avx2 : isa == 2 ? rows8_q4_k_vex : rows8_q4_k_evex;
+    else if (b->dtype == PCE_DTYPE_Q6_K)
+        kfn = isa == 1 ? rows8_q6_k_avx2 : isa == 2 ? rows8_q6_k_vex : rows8_q6_k_evex;
     else if (isa == 1) /* only the Q4 types are eligible there */
         fn = b->dtype == PCE_DTYPE_Q4_0 ? rows8_q4_0_avx2 : rows8_q4_1_avx2;
     else if (isa == 2)

@@ -159,6 +159,76 @@ QP_ATTR static void QP_NAME(rows8_q4_k)(const uint8_t *p, const q8_kblk *x, int6
     }
 }
 
+/* Q6_K's high 2 bits of sub-block t (bits 2t, 2t+1 of each qh byte) moved
+ * to bits 4 and 5 */
+QP_INLINE __m256i QP_NAME(q6hi)(__m256i h, int t)
+{
+    const __m256i m30 = _mm256_set1_epi8(0x30);
+    switch (t) {
+    case 0: return _mm256_and_si256(_mm256_slli_epi16(h, 4), m30);
+    case 1: return _mm256_and_si256(_mm256_slli_epi16(h, 2), m30);
+    case 2: return _mm256_and_si256(h, m30);
+    default: return _mm256_and_si256(_mm256_srli_epi16(h, 2), m30);
+    }
+}
+
+/* Eight packed Q6_K rows against M <= 4 activation rows: per sub-block j
+ * (half h = j / 4, t = j % 4) and 16-weight half, four chunks of values
+ * (0..63) against the activations, then Σ (q − 32)·y = Σ q·y − 32 Σ y with
+ * the activations' sums of 16, scaled by the rows' d·sc. */
+QP_INLINE void QP_NAME(rows8k6)(const uint8_t *p, const q8_kblk *x, int64_t xs, int64_t nsb,
+                                const int M, float *out)
+{
+    __m256 acc[4];
+    for (int m = 0; m < M; m++)
+        acc[m] = _mm256_setzero_ps();
+    const __m256i lo4 = _mm256_set1_epi8(15);
+    for (int64_t b = 0; b < nsb; b++, p += 1680) {
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        for (int j = 0; j < 8; j++) {
+            const int h = j >> 2, t = j & 3;
+            const uint8_t *ql = p + 144 + 32 * (16 * h + 8 * (t & 1)), *qh = p + 1168 + 256 * h;
+            for (int half = 0; half < 2; half++) {
+                __m256i s[4];
+                for (int m = 0; m < M; m++)
+                    s[m] = _mm256_setzero_si256();
+                for (int c = 4 * half; c < 4 * half + 4; c++) {
+                    __m256i a = _mm256_loadu_si256((const __m256i *)(ql + 32 * c));
+                    __m256i lo = t < 2 ? _mm256_and_si256(a, lo4)
+                                       : _mm256_and_si256(_mm256_srli_epi16(a, 4), lo4);
+                    __m256i u = _mm256_or_si256(
+                        lo, QP_NAME(q6hi)(_mm256_loadu_si256((const __m256i *)(qh + 32 * c)), t));
+                    for (int m = 0; m < M; m++)
+                        s[m] =
+                            QP_DPBUSD(s[m], u, QP_NAME(bcast4)(x[m * xs + b].qs + 32 * j + 4 * c));
+                }
+                __m256 sc =
+                    _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(
+                                         (const __m128i *)(p + 16 + 8 * (2 * j + half))))));
+                for (int m = 0; m < M; m++) {
+                    const q8_kblk *a = &x[m * xs + b];
+                    __m256i v = _mm256_sub_epi32(s[m], _mm256_set1_epi32(32 * a->hs[2 * j + half]));
+                    acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v),
+                                             _mm256_mul_ps(sc, _mm256_set1_ps(a->d[j])), acc[m]);
+                }
+            }
+        }
+    }
+    for (int m = 0; m < M; m++)
+        _mm256_storeu_ps(out + 8 * m, acc[m]);
+}
+
+QP_ATTR static void QP_NAME(rows8_q6_k)(const uint8_t *p, const q8_kblk *x, int64_t xs, int64_t nsb,
+                                        int M, float *out)
+{
+    switch (M) {
+    case 1: QP_NAME(rows8k6)(p, x, xs, nsb, 1, out); break;
+    case 2: QP_NAME(rows8k6)(p, x, xs, nsb, 2, out); break;
+    case 3: QP_NAME(rows8k6)(p, x, xs, nsb, 3, out); break;
+    default: QP_NAME(rows8k6)(p, x, xs, nsb, 4, out); break;
+    }
+}
+
 #define QP_DEFINE(NAME, DT)                                                                        \
     QP_ATTR static void NAME(const uint8_t *p, const q8_act *x, int64_t xs, int64_t nb, int M,     \
                              float *out)                                                           \
