@@ -1262,10 +1262,11 @@ int pce_bench_main(int argc, char **argv)
                 ADD(1, PCE_DTYPE_F16, 512, shapes[s][0], shapes[s][1]);
             }
         }
-        /* the quantized weights of GGUF models (SmolLM2 is Q4_1, Q8_0 heads) */
+        /* the quantized weights of GGUF models (SmolLM2 is Q4_1, Q8_0 heads;
+         * Q4_K_M files, the DeepSeek distills', Q4_K and Q6_K) */
         static const pce_dtype qts[] = {PCE_DTYPE_Q4_1, PCE_DTYPE_Q4_0, PCE_DTYPE_Q8_0,
-                                        PCE_DTYPE_Q4_K};
-        for (int q = 0; q < (o.quick ? 1 : 4); q++) {
+                                        PCE_DTYPE_Q4_K, PCE_DTYPE_Q6_K};
+        for (int q = 0; q < (o.quick ? 1 : 5); q++) {
             ADD(1, qts[q], 1, 4096, 4096);
             ADD(1, qts[q], o.quick ? 64 : 512, 4096, 4096);
         }
