@@ -17,6 +17,30 @@ QP_INLINE __m256i QP_NAME(bcast4)(const int8_t *y)
     return _mm256_set1_epi32(v);
 }
 
+/* One 32-byte chunk of eight rows' nibbles (4 bytes a row) into M <= 4
+ * activation rows' sums: the low nibbles against the 4 activation bytes at
+ * y (row m's at y + m · ystride bytes), the high ones against those hi_off
+ * bytes further. With QP_HI16 the high nibbles stay in place, 16 times
+ * their value (one mask instead of a shift and a mask): the caller divides
+ * s1 back. */
+QP_INLINE void QP_NAME(nibble_chunk)(const uint8_t *q, const int8_t *y, int64_t ystride, int hi_off,
+                                     const int M, __m256i s0[4], __m256i s1[4])
+{
+    const __m256i lo4 = _mm256_set1_epi8(15);
+    __m256i v = _mm256_loadu_si256((const __m256i *)q);
+    __m256i lo = _mm256_and_si256(v, lo4);
+#if QP_HI16
+    __m256i hi = _mm256_andnot_si256(lo4, v);
+#else
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+#endif
+    for (int m = 0; m < M; m++) {
+        const int8_t *ym = y + m * ystride;
+        s0[m] = QP_DPBUSD(s0[m], lo, QP_NAME(bcast4)(ym));
+        s1[m] = QP_DPBUSD(s1[m], hi, QP_NAME(bcast4)(ym + hi_off));
+    }
+}
+
 /* Eight packed weight rows (nb groups at p) against M <= 4 activation rows
  * (x, xs blocks apart): out[m * 8 + r]. One or two integer accumulators
  * per activation row: two when M is small, so a block's eight vpdpbusd do
@@ -27,7 +51,6 @@ QP_INLINE void QP_NAME(rows8)(pce_dtype dt, const uint8_t *p, const q8_act *x, i
     __m256 acc[4], accm[4];
     for (int m = 0; m < M; m++)
         acc[m] = accm[m] = _mm256_setzero_ps();
-    const __m256i lo4 = _mm256_set1_epi8(15);
     const size_t gb = dt == PCE_DTYPE_Q4_0 ? 144 : dt == PCE_DTYPE_Q4_1 ? 160 : 272;
     const size_t qoff = dt == PCE_DTYPE_Q4_1 ? 32 : 16;
     for (int64_t b = 0; b < nb; b++, p += gb) {
@@ -46,22 +69,9 @@ QP_INLINE void QP_NAME(rows8)(pce_dtype dt, const uint8_t *p, const q8_act *x, i
                 }
             }
         } else {
-            /* the high nibbles stay in place, 16 times their value: one
-             * mask instead of a shift and a mask; s1 is divided back */
-            for (int c = 0; c < 4; c++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
-                __m256i lo = _mm256_and_si256(v, lo4);
-#if QP_HI16
-                __m256i hi = _mm256_andnot_si256(lo4, v);
-#else
-                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
-#endif
-                for (int m = 0; m < M; m++) {
-                    const int8_t *y = x[m * xs + b].qs;
-                    s0[m] = QP_DPBUSD(s0[m], lo, QP_NAME(bcast4)(y + 4 * c));
-                    s1[m] = QP_DPBUSD(s1[m], hi, QP_NAME(bcast4)(y + 16 + 4 * c));
-                }
-            }
+            for (int c = 0; c < 4; c++)
+                QP_NAME(nibble_chunk)
+                (q + 32 * c, x[b].qs + 4 * c, xs * (int64_t)sizeof(q8_act), 16, M, s0, s1);
         }
         __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
         __m256 mn = dt == PCE_DTYPE_Q4_1
@@ -104,7 +114,6 @@ QP_INLINE void QP_NAME(rows8k)(const uint8_t *p, const q8_kblk *x, int64_t xs, i
     __m256 acc[4], accm[4];
     for (int m = 0; m < M; m++)
         acc[m] = accm[m] = _mm256_setzero_ps();
-    const __m256i lo4 = _mm256_set1_epi8(15);
     for (int64_t b = 0; b < nsb; b++, p += 1184) {
         __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
         __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
@@ -113,20 +122,10 @@ QP_INLINE void QP_NAME(rows8k)(const uint8_t *p, const q8_kblk *x, int64_t xs, i
             for (int m = 0; m < M; m++)
                 s0[m] = s1[m] = _mm256_setzero_si256();
             const uint8_t *q = p + 160 + 256 * pr;
-            for (int c = 0; c < 8; c++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
-                __m256i lo = _mm256_and_si256(v, lo4);
-#if QP_HI16
-                __m256i hi = _mm256_andnot_si256(lo4, v);
-#else
-                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
-#endif
-                for (int m = 0; m < M; m++) {
-                    const int8_t *y = x[m * xs + b].qs + 64 * pr + 4 * c;
-                    s0[m] = QP_DPBUSD(s0[m], lo, QP_NAME(bcast4)(y));
-                    s1[m] = QP_DPBUSD(s1[m], hi, QP_NAME(bcast4)(y + 32));
-                }
-            }
+            for (int c = 0; c < 8; c++)
+                QP_NAME(nibble_chunk)
+                (q + 32 * c, x[b].qs + 64 * pr + 4 * c, xs * (int64_t)sizeof(q8_kblk), 32, M, s0,
+                 s1);
             __m256 ds0 = _mm256_mul_ps(d, QP_NAME(u8x8)(p + 32 + 16 * pr));
             __m256 ds1 = _mm256_mul_ps(d, QP_NAME(u8x8)(p + 40 + 16 * pr));
             __m256 dm0 = _mm256_mul_ps(dmin, QP_NAME(u8x8)(p + 96 + 16 * pr));
