@@ -460,6 +460,91 @@ QM_KERNELS2(avx2, QM_AVX2, dot_us_avx2)
 QM_KERNELS2(vnni, QM_VNNI, dot_us_vnni)
 QM_KERNELS2(vnni512, QM_VNNI512, dot_us_vnni512)
 
+/* Q5_0/Q5_1 blocks: the 32 weights as unsigned bytes 0..31 in order, the
+ * low 4 bits from the nibbles, the fifth from bit j of the 32-bit qh:
+ * each byte of qh spread over 8 bytes, then a byte is 0xff where its own
+ * bit is set (every other bit forced to 1 first). */
+QM_AVX2 static inline __m256i q5_values(const uint8_t *qh, const uint8_t *qs)
+{
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                             0x0101010101010101, 0x0000000000000000);
+    __m256i bits = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread);
+    bits = _mm256_or_si256(bits, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    bits = _mm256_cmpeq_epi8(bits, _mm256_set1_epi64x(-1));
+    return _mm256_or_si256(nibbles(qs), _mm256_and_si256(bits, _mm256_set1_epi8(16)));
+}
+
+/* Q5_0 {f16 d; qh[4]; qs[16]}: w = d·(q − 16); Q5_1 {f16 d, m; qh[4];
+ * qs[16]}: d·q + m. One weight row against one activation row, and
+ * against four (each block put together once for the four). */
+#define QM_Q5KERNELS(SUF, ATTR, DOT_US)                                                            \
+    ATTR static float dot_q5_0_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)                \
+    {                                                                                              \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                             \
+        for (int64_t b = 0; b < nb; b++, w += 22) {                                                \
+            __m256i s = DOT_US(q5_values(w + 2, w + 6), QM_LOADY(b));                              \
+            s = _mm256_sub_epi32(s, _mm256_setr_epi32(16 * x[b].sum, 0, 0, 0, 0, 0, 0, 0));        \
+            if (b & 1)                                                                             \
+                acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), QM_SCALE(w, b), acc1);               \
+            else                                                                                   \
+                acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), QM_SCALE(w, b), acc0);               \
+        }                                                                                          \
+        return hsum8(_mm256_add_ps(acc0, acc1));                                                   \
+    }                                                                                              \
+    ATTR static float dot_q5_1_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)                \
+    {                                                                                              \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                             \
+        float mins = 0;                                                                            \
+        for (int64_t b = 0; b < nb; b++, w += 24) {                                                \
+            __m256i s = DOT_US(q5_values(w + 4, w + 8), QM_LOADY(b));                              \
+            if (b & 1)                                                                             \
+                acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), QM_SCALE(w, b), acc1);               \
+            else                                                                                   \
+                acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), QM_SCALE(w, b), acc0);               \
+            mins += f16(w + 2) * x[b].s;                                                           \
+        }                                                                                          \
+        return hsum8(_mm256_add_ps(acc0, acc1)) + mins;                                            \
+    }                                                                                              \
+    ATTR static void dot4_q5_##SUF(const uint8_t *w, bool has_min, const q8_act *x,                \
+                                   int64_t stride, int64_t nb, float *out)                         \
+    {                                                                                              \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),            \
+                         _mm256_setzero_ps()};                                                     \
+        float mins[4] = {0, 0, 0, 0};                                                              \
+        const size_t bs = has_min ? 24 : 22, off = has_min ? 4 : 2;                                \
+        for (int64_t b = 0; b < nb; b++, w += bs) {                                                \
+            __m256i q = q5_values(w + off, w + off + 4);                                           \
+            float dw = f16(w), mw = has_min ? f16(w + 2) : 0.0f;                                   \
+            for (int r = 0; r < 4; r++) {                                                          \
+                const q8_act *y = x + r * stride + b;                                              \
+                __m256i s = DOT_US(q, _mm256_loadu_si256((const __m256i *)y->qs));                 \
+                if (!has_min)                                                                      \
+                    s = _mm256_sub_epi32(s, _mm256_setr_epi32(16 * y->sum, 0, 0, 0, 0, 0, 0, 0));  \
+                acc[r] =                                                                           \
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * y->d), acc[r]);     \
+                mins[r] += mw * y->s;                                                              \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < 4; r++)                                                                \
+            out[r] = hsum8(acc[r]) + mins[r];                                                      \
+    }                                                                                              \
+    ATTR static void dot4_q5_0_##SUF(const uint8_t *w, const q8_act *x, int64_t stride,            \
+                                     int64_t nb, float *out)                                       \
+    {                                                                                              \
+        dot4_q5_##SUF(w, false, x, stride, nb, out);                                               \
+    }                                                                                              \
+    ATTR static void dot4_q5_1_##SUF(const uint8_t *w, const q8_act *x, int64_t stride,            \
+                                     int64_t nb, float *out)                                       \
+    {                                                                                              \
+        dot4_q5_##SUF(w, true, x, stride, nb, out);                                                \
+    }
+
+QM_Q5KERNELS(avx2, QM_AVX2, dot_us_avx2)
+QM_Q5KERNELS(vnni, QM_VNNI, dot_us_vnni)
+QM_Q5KERNELS(vnni512, QM_VNNI512, dot_us_vnni512)
+
 /* The 8 sub-blocks of a Q4_K (five: Q5_K) super-block as 8 × 32 unsigned
  * bytes, q[j] holding sub-block j's weights in order. */
 QM_AVX2 static inline void k45_unpack(const uint8_t *w, bool five, __m256i q[8])
@@ -700,6 +785,12 @@ static const struct {
     {dot_q4_0_avx2, NULL, dot4_q4_0_avx2},
     {dot_q4_1_avx2, dot2_q4_1_avx2, dot4_q4_1_avx2},
     {dot_q8_0_avx2, dot2_q8_0_avx2, dot4_q8_0_avx2},
+    {dot_q5_0_vnni, NULL, dot4_q5_0_vnni},
+    {dot_q5_1_vnni, NULL, dot4_q5_1_vnni},
+    {dot_q5_0_vnni512, NULL, dot4_q5_0_vnni512},
+    {dot_q5_1_vnni512, NULL, dot4_q5_1_vnni512},
+    {dot_q5_0_avx2, NULL, dot4_q5_0_avx2},
+    {dot_q5_1_avx2, NULL, dot4_q5_1_avx2},
 };
 #endif
 
@@ -784,6 +875,16 @@ static qdot_fn pick(pce_dtype dt)
                : isa == 2 ? dot_q8_0_vnni
                : isa == 1 ? dot_q8_0_avx2
                           : dot_q8_0;
+    case PCE_DTYPE_Q5_0:
+        return isa == 3   ? dot_q5_0_vnni512
+               : isa == 2 ? dot_q5_0_vnni
+               : isa == 1 ? dot_q5_0_avx2
+                          : dot_q5_0;
+    case PCE_DTYPE_Q5_1:
+        return isa == 3   ? dot_q5_1_vnni512
+               : isa == 2 ? dot_q5_1_vnni
+               : isa == 1 ? dot_q5_1_avx2
+                          : dot_q5_1;
     default: break;
     }
 #else
