@@ -184,6 +184,8 @@ QP_INLINE void QP_NAME(rows8k6)(const uint8_t *p, const q8_kblk *x, int64_t xs, 
     const __m256i lo4 = _mm256_set1_epi8(15);
     for (int64_t b = 0; b < nsb; b++, p += 1680) {
         __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        /* unrolled, so that each sub-block's shifts are constants */
+#pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
             const int h = j >> 2, t = j & 3;
             const uint8_t *ql = p + 144 + 32 * (16 * h + 8 * (t & 1)), *qh = p + 1168 + 256 * h;
