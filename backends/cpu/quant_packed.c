@@ -8,12 +8,16 @@
  *   Q4_0: d[8] f16, then 4 × 32 bytes       (144 bytes = 8 blocks of 18)
  *   Q4_1: d[8] f16, m[8] f16, 4 × 32 bytes  (160 = 8 × 20)
  *   Q8_0: d[8] f16, 8 × 32 bytes            (272 = 8 × 34)
+ *   Q5_0: d[8] f16, qh'[8] u32, 4 × 32 bytes          (176 = 8 × 22)
+ *   Q5_1: d[8] f16, m[8] f16, qh'[8] u32, 4 × 32 bytes (192 = 8 × 24)
  * Chunk kk of 32 bytes is row r's 4 bytes at 4r: for Q4 the row's qs
  * bytes 4kk .. 4kk+3 as GGUF stores them (low nibbles weights 4kk.., high
  * nibbles weights 16+4kk..), for Q8_0 its weights 4kk .. 4kk+3 plus 128
  * (unsigned, as vpdpbusd wants; the 128 · Σy comes off after). The
  * packing is the same size as the original rows; rows past the last whole
- * group of 8 stay in the original layout.
+ * group of 8 stay in the original layout. Q5's qh' is the row's 32 fifth
+ * bits regrouped by chunk: byte c holds those of weights 4c .. 4c+3 (bits
+ * 0-3) and 16+4c .. (bits 4-7), so one shuffle gives a chunk's.
  *
  * Q4_K (rows 8g .. 8g+7, super-block b of 256 weights; 1184 bytes, 8 × 144
  * + 32): d[8] f16, dmin[8] f16, then the sub-blocks' 6-bit scales as bytes
@@ -48,6 +52,8 @@ static size_t group_bytes(pce_dtype dt)
     switch (dt) {
     case PCE_DTYPE_Q4_0: return 144;
     case PCE_DTYPE_Q4_1: return 160;
+    case PCE_DTYPE_Q5_0: return 176;
+    case PCE_DTYPE_Q5_1: return 192;
     case PCE_DTYPE_Q8_0: return 272;
     case PCE_DTYPE_Q4_K: return 1184;
     case PCE_DTYPE_Q6_K: return 1680;
@@ -129,7 +135,12 @@ void pce_cpu_qpack(const pce_exec_node *n, void *dst)
     }
     const size_t blk = pce_dtype_get_info(b->dtype)->block_bytes, gb = group_bytes(b->dtype);
     const int64_t G = b->ne[3] / 8, nb = b->ne[2] / QK;
-    const size_t head = b->dtype == PCE_DTYPE_Q4_1 ? 4 : 2; /* d (and m) before qs */
+    const bool q5 = b->dtype == PCE_DTYPE_Q5_0 || b->dtype == PCE_DTYPE_Q5_1;
+    const bool has_min = b->dtype == PCE_DTYPE_Q4_1 || b->dtype == PCE_DTYPE_Q5_1;
+    /* the stored block: d (and m), Q5's qh, then qs; the packed group: d[8]
+     * (and m[8]), Q5's qh'[8], then the chunks */
+    const size_t head = (has_min ? 4 : 2) + (q5 ? 4 : 0);
+    const size_t phead = (has_min ? 32 : 16) + (q5 ? 32 : 0);
     const int chunks = b->dtype == PCE_DTYPE_Q8_0 ? 8 : 4;
     uint8_t *o = dst;
     for (int64_t g = 0; g < G; g++)
@@ -137,9 +148,16 @@ void pce_cpu_qpack(const pce_exec_node *n, void *dst)
             for (int r = 0; r < 8; r++) {
                 const uint8_t *src = (const uint8_t *)b->host + (g * 8 + r) * b->nb[3] + k * blk;
                 memcpy(o + 2 * r, src, 2); /* d */
-                if (head == 4)
+                if (has_min)
                     memcpy(o + 16 + 2 * r, src + 2, 2); /* m */
-                uint8_t *q = o + 8 * head;
+                if (q5) {                               /* qh regrouped by chunk (above) */
+                    uint32_t qh;
+                    memcpy(&qh, src + (has_min ? 4 : 2), 4);
+                    uint8_t *h = o + (has_min ? 32 : 16) + 4 * r;
+                    for (int c = 0; c < 4; c++)
+                        h[c] = (uint8_t)(((qh >> (4 * c)) & 15) | ((qh >> (16 + 4 * c)) & 15) << 4);
+                }
+                uint8_t *q = o + phead;
                 for (int c = 0; c < chunks; c++)
                     for (int j = 0; j < 4; j++) {
                         uint8_t v = src[head + 4 * c + j];
@@ -247,16 +265,17 @@ void pce_cpu_qpack_matmul(const pce_exec_node *n, cpu_exec *ex, const void *pack
         kfn = isa == 1 ? rows8_q4_k_avx2 : isa == 2 ? rows8_q4_k_vex : rows8_q4_k_evex;
     else if (b->dtype == PCE_DTYPE_Q6_K)
         kfn = isa == 1 ? rows8_q6_k_avx2 : isa == 2 ? rows8_q6_k_vex : rows8_q6_k_evex;
-    else if (isa == 1) /* only the Q4 types are eligible there */
-        fn = b->dtype == PCE_DTYPE_Q4_0 ? rows8_q4_0_avx2 : rows8_q4_1_avx2;
-    else if (isa == 2)
-        fn = b->dtype == PCE_DTYPE_Q4_0   ? rows8_q4_0_vex
-             : b->dtype == PCE_DTYPE_Q4_1 ? rows8_q4_1_vex
-                                          : rows8_q8_0_vex;
-    else
-        fn = b->dtype == PCE_DTYPE_Q4_0   ? rows8_q4_0_evex
-             : b->dtype == PCE_DTYPE_Q4_1 ? rows8_q4_1_evex
-                                          : rows8_q8_0_evex;
+    else { /* by format and instruction set (AVX2 has no Q8_0 packing) */
+        static const pce_dtype types[5] = {PCE_DTYPE_Q4_0, PCE_DTYPE_Q4_1, PCE_DTYPE_Q5_0,
+                                           PCE_DTYPE_Q5_1, PCE_DTYPE_Q8_0};
+        static const rows8_fn fns[3][5] = {
+            {rows8_q4_0_avx2, rows8_q4_1_avx2, rows8_q5_0_avx2, rows8_q5_1_avx2, NULL},
+            {rows8_q4_0_vex, rows8_q4_1_vex, rows8_q5_0_vex, rows8_q5_1_vex, rows8_q8_0_vex},
+            {rows8_q4_0_evex, rows8_q4_1_evex, rows8_q5_0_evex, rows8_q5_1_evex, rows8_q8_0_evex}};
+        for (int t = 0; t < 5; t++)
+            if (types[t] == b->dtype)
+                fn = fns[isa - 1][t];
+    }
     const int64_t bs = pce_dtype_get_info(b->dtype)->block_size;
     pjob j = {n, fn, kfn, packed, xq, xk, i0, i1, b->ne[2] / bs, group_bytes(b->dtype)};
     int64_t M = n->dst.ne[2], K = b->ne[2];

@@ -41,6 +41,22 @@ QP_INLINE void QP_NAME(nibble_chunk)(const uint8_t *q, const int8_t *y, int64_t 
     }
 }
 
+/* Q5's fifth bits for chunk c of eight rows: lane r of h is row r's qh
+ * regrouped (byte c: the bits of weights 4c .. 4c+3, then of 16+4c ..);
+ * that byte is copied to the lane's 4 bytes and byte j tests its bit j
+ * (low weights) or j + 4 (high weights), giving 16 where it is set. */
+QP_INLINE void QP_NAME(q5_bits)(__m256i h, int c, __m256i *lo5, __m256i *hi5)
+{
+    const __m256i pick = _mm256_add_epi32(_mm256_set1_epi32(0x01010101 * c),
+                                          _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c,
+                                                            0, 0x04040404, 0x08080808, 0x0c0c0c0c));
+    const __m256i bl = _mm256_set1_epi32(0x08040201), bh = _mm256_set1_epi32((int)0x80402010u);
+    const __m256i f16 = _mm256_set1_epi8(16);
+    __m256i v = _mm256_shuffle_epi8(h, pick);
+    *lo5 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bl), bl), f16);
+    *hi5 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bh), bh), f16);
+}
+
 /* Eight packed weight rows (nb groups at p) against M <= 4 activation rows
  * (x, xs blocks apart): out[m * 8 + r]. One or two integer accumulators
  * per activation row: two when M is small, so a block's eight vpdpbusd do
@@ -51,8 +67,15 @@ QP_INLINE void QP_NAME(rows8)(pce_dtype dt, const uint8_t *p, const q8_act *x, i
     __m256 acc[4], accm[4];
     for (int m = 0; m < M; m++)
         acc[m] = accm[m] = _mm256_setzero_ps();
-    const size_t gb = dt == PCE_DTYPE_Q4_0 ? 144 : dt == PCE_DTYPE_Q4_1 ? 160 : 272;
-    const size_t qoff = dt == PCE_DTYPE_Q4_1 ? 32 : 16;
+    const bool q5 = dt == PCE_DTYPE_Q5_0 || dt == PCE_DTYPE_Q5_1;
+    const bool has_min = dt == PCE_DTYPE_Q4_1 || dt == PCE_DTYPE_Q5_1;
+    const size_t gb = dt == PCE_DTYPE_Q4_0   ? 144
+                      : dt == PCE_DTYPE_Q4_1 ? 160
+                      : dt == PCE_DTYPE_Q5_0 ? 176
+                      : dt == PCE_DTYPE_Q5_1 ? 192
+                                             : 272;
+    /* d (and m), Q5's qh (8 × 4 bytes), then the chunks */
+    const size_t hoff = has_min ? 32 : 16, qoff = hoff + (q5 ? 32 : 0);
     for (int64_t b = 0; b < nb; b++, p += gb) {
         __m256i s0[4], s1[4];
         for (int m = 0; m < M; m++)
@@ -68,34 +91,48 @@ QP_INLINE void QP_NAME(rows8)(pce_dtype dt, const uint8_t *p, const q8_act *x, i
                     s1[m] = QP_DPBUSD(s1[m], v1, QP_NAME(bcast4)(y + 4 * c + 4));
                 }
             }
+        } else if (q5) { /* nibbles and fifth bits; the high ones shifted down */
+            const __m256i lo4 = _mm256_set1_epi8(15);
+            __m256i h = _mm256_loadu_si256((const __m256i *)(p + hoff));
+            for (int c = 0; c < 4; c++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c)), lo5, hi5;
+                QP_NAME(q5_bits)(h, c, &lo5, &hi5);
+                __m256i lo = _mm256_or_si256(_mm256_and_si256(v, lo4), lo5);
+                __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), lo4), hi5);
+                for (int m = 0; m < M; m++) {
+                    const int8_t *y = x[m * xs + b].qs + 4 * c;
+                    s0[m] = QP_DPBUSD(s0[m], lo, QP_NAME(bcast4)(y));
+                    s1[m] = QP_DPBUSD(s1[m], hi, QP_NAME(bcast4)(y + 16));
+                }
+            }
         } else {
             for (int c = 0; c < 4; c++)
                 QP_NAME(nibble_chunk)
-                (q + 32 * c, x[b].qs + 4 * c, xs * (int64_t)sizeof(q8_act), 16, M, s0, s1);
+            (q + 32 * c, x[b].qs + 4 * c, xs * (int64_t)sizeof(q8_act), 16, M, s0, s1);
         }
         __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-        __m256 mn = dt == PCE_DTYPE_Q4_1
-                        ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)))
-                        : _mm256_setzero_ps();
+        __m256 mn = has_min ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)))
+                            : _mm256_setzero_ps();
         for (int m = 0; m < M; m++) {
             const q8_act *a = &x[m * xs + b];
-            __m256i s = dt == PCE_DTYPE_Q8_0
+            __m256i s = dt == PCE_DTYPE_Q8_0 || q5
                             ? _mm256_add_epi32(s0[m], s1[m])
                             : _mm256_add_epi32(s0[m], _mm256_srai_epi32(s1[m], 4 * QP_HI16));
-            /* unsigned weights: Q4_0 stores q + 8, Q8_0 here q + 128 */
+            /* unsigned weights: Q4_0 stores q + 8, Q5_0 q + 16, Q8_0 here q + 128 */
             if (dt == PCE_DTYPE_Q4_0)
                 s = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * a->sum));
+            else if (dt == PCE_DTYPE_Q5_0)
+                s = _mm256_sub_epi32(s, _mm256_set1_epi32(16 * a->sum));
             else if (dt == PCE_DTYPE_Q8_0)
                 s = _mm256_sub_epi32(s, _mm256_set1_epi32(128 * a->sum));
             acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_set1_ps(a->d)),
                                      acc[m]);
-            if (dt == PCE_DTYPE_Q4_1)
+            if (has_min)
                 accm[m] = _mm256_fmadd_ps(mn, _mm256_set1_ps(a->s), accm[m]);
         }
     }
     for (int m = 0; m < M; m++)
-        _mm256_storeu_ps(out + 8 * m,
-                         dt == PCE_DTYPE_Q4_1 ? _mm256_add_ps(acc[m], accm[m]) : acc[m]);
+        _mm256_storeu_ps(out + 8 * m, has_min ? _mm256_add_ps(acc[m], accm[m]) : acc[m]);
 }
 
 /* Eight packed Q4_K rows (nsb super-blocks at p) against M <= 4 activation
@@ -124,8 +161,7 @@ QP_INLINE void QP_NAME(rows8k)(const uint8_t *p, const q8_kblk *x, int64_t xs, i
             const uint8_t *q = p + 160 + 256 * pr;
             for (int c = 0; c < 8; c++)
                 QP_NAME(nibble_chunk)
-                (q + 32 * c, x[b].qs + 64 * pr + 4 * c, xs * (int64_t)sizeof(q8_kblk), 32, M, s0,
-                 s1);
+            (q + 32 * c, x[b].qs + 64 * pr + 4 * c, xs * (int64_t)sizeof(q8_kblk), 32, M, s0, s1);
             __m256 ds0 = _mm256_mul_ps(d, QP_NAME(u8x8)(p + 32 + 16 * pr));
             __m256 ds1 = _mm256_mul_ps(d, QP_NAME(u8x8)(p + 40 + 16 * pr));
             __m256 dm0 = _mm256_mul_ps(dmin, QP_NAME(u8x8)(p + 96 + 16 * pr));
@@ -243,6 +279,8 @@ QP_ATTR static void QP_NAME(rows8_q6_k)(const uint8_t *p, const q8_kblk *x, int6
     }
 QP_DEFINE(QP_NAME(rows8_q4_0), PCE_DTYPE_Q4_0)
 QP_DEFINE(QP_NAME(rows8_q4_1), PCE_DTYPE_Q4_1)
+QP_DEFINE(QP_NAME(rows8_q5_0), PCE_DTYPE_Q5_0)
+QP_DEFINE(QP_NAME(rows8_q5_1), PCE_DTYPE_Q5_1)
 #if QP_Q8
 QP_DEFINE(QP_NAME(rows8_q8_0), PCE_DTYPE_Q8_0)
 #endif
