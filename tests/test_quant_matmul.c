@@ -1,6 +1,7 @@
 /* test_quant_matmul.c — x · wᵀ and get_rows with block-quantized w on the
- * CPU: the fast kernels (8-bit activations and integer dot products; Q5_0
- * and Q5_1 in C only) against the reference kernels (exact dequantization,
+ * CPU: the fast kernels (8-bit activations and integer dot products, on
+ * the stored rows and, where N >= 8, on the 8-row packings) against the
+ * reference kernels (exact dequantization,
  * double accumulation), over shapes that cover one row (decode), a few
  * rows, prefill-sized batches, K of one block and of many, and odd N. The
  * instruction set is chosen at run time; meson runs this test again with

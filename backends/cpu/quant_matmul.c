@@ -6,13 +6,14 @@
  * rounding is the activations' 8-bit quantization and the float
  * accumulation of the block sums.
  *
- * Kernels: Q4_0, Q4_1, Q8_0 and the K-quants Q4_K, Q5_K, Q6_K (the
- * formats of Q4_K_M / Q5_K_M files) in a portable C version and AVX2
- * versions (maddubs; or vpdpbusd where the CPU has AVX-VNNI /
- * AVX512-VNNI), chosen at run time; Q5_0 and Q5_1 in C only. Work is split
- * over the thread pool by output columns (weight rows), so at decode (one
- * row of x) every core streams its own share of the weights. Q4_0, Q4_1 and
- * Q8_0 weights are also repacked 8 rows interleaved (quant_packed.c).
+ * Kernels: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the K-quants Q4_K, Q5_K, Q6_K
+ * (Q4_K_M / Q5_K_M files: the K types, and Q5_0 where rows are not whole
+ * super-blocks) in a portable C version and AVX2 versions (maddubs; or
+ * vpdpbusd where the CPU has AVX-VNNI / AVX512-VNNI), chosen at run time.
+ * Work is split over the thread pool by output columns (weight rows), so
+ * at decode (one row of x) every core streams its own share of the
+ * weights. All but Q5_K are also repacked 8 rows interleaved
+ * (quant_packed.c), which takes whole groups of 8 rows.
  * Formats without a kernel here dequantize panels of weight rows to f32 for
  * the GEMM instead (fast_kernels.c). */
 #include "cpu.h"
