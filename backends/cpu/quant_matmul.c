@@ -346,47 +346,8 @@ QM_KERNELS(vnni512, QM_VNNI512, dot_us_vnni512)
 
 /* One weight row against four activation rows (prefill): each weight block
  * is loaded and unpacked once for the four. x: the first row's blocks;
- * `stride` blocks between rows. */
+ * `stride` blocks between rows. (Q4_0, Q4_1 with the Q5s, below.) */
 #define QM_KERNELS4(SUF, ATTR, DOT_US)                                                             \
-    ATTR static void dot4_q4_0_##SUF(const uint8_t *w, const q8_act *x, int64_t stride,            \
-                                     int64_t nb, float *out)                                       \
-    {                                                                                              \
-        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),            \
-                         _mm256_setzero_ps()};                                                     \
-        for (int64_t b = 0; b < nb; b++, w += 18) {                                                \
-            __m256i q = nibbles(w + 2);                                                            \
-            float dw = f16(w);                                                                     \
-            for (int r = 0; r < 4; r++) {                                                          \
-                const q8_act *y = x + r * stride + b;                                              \
-                __m256i s = DOT_US(q, _mm256_loadu_si256((const __m256i *)y->qs));                 \
-                s = _mm256_sub_epi32(s, _mm256_setr_epi32(8 * y->sum, 0, 0, 0, 0, 0, 0, 0));       \
-                acc[r] =                                                                           \
-                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * y->d), acc[r]);     \
-            }                                                                                      \
-        }                                                                                          \
-        for (int r = 0; r < 4; r++)                                                                \
-            out[r] = hsum8(acc[r]);                                                                \
-    }                                                                                              \
-    ATTR static void dot4_q4_1_##SUF(const uint8_t *w, const q8_act *x, int64_t stride,            \
-                                     int64_t nb, float *out)                                       \
-    {                                                                                              \
-        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),            \
-                         _mm256_setzero_ps()};                                                     \
-        float mins[4] = {0, 0, 0, 0};                                                              \
-        for (int64_t b = 0; b < nb; b++, w += 20) {                                                \
-            __m256i q = nibbles(w + 4);                                                            \
-            float dw = f16(w), mw = f16(w + 2);                                                    \
-            for (int r = 0; r < 4; r++) {                                                          \
-                const q8_act *y = x + r * stride + b;                                              \
-                __m256i s = DOT_US(q, _mm256_loadu_si256((const __m256i *)y->qs));                 \
-                acc[r] =                                                                           \
-                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * y->d), acc[r]);     \
-                mins[r] += mw * y->s;                                                              \
-            }                                                                                      \
-        }                                                                                          \
-        for (int r = 0; r < 4; r++)                                                                \
-            out[r] = hsum8(acc[r]) + mins[r];                                                      \
-    }                                                                                              \
     ATTR static void dot4_q8_0_##SUF(const uint8_t *w, const q8_act *x, int64_t stride,            \
                                      int64_t nb, float *out)                                       \
     {                                                                                              \
@@ -478,8 +439,8 @@ QM_AVX2 static inline __m256i q5_values(const uint8_t *qh, const uint8_t *qs)
 }
 
 /* Q5_0 {f16 d; qh[4]; qs[16]}: w = d·(q − 16); Q5_1 {f16 d, m; qh[4];
- * qs[16]}: d·q + m. One weight row against one activation row, and
- * against four (each block put together once for the four). */
+ * qs[16]}: d·q + m. One weight row against one activation row; and for
+ * them and Q4_0, Q4_1 one against four. */
 #define QM_Q5KERNELS(SUF, ATTR, DOT_US)                                                            \
     ATTR static float dot_q5_0_##SUF(const uint8_t *w, const q8_act *x, int64_t nb)                \
     {                                                                                              \
@@ -508,21 +469,26 @@ QM_AVX2 static inline __m256i q5_values(const uint8_t *qh, const uint8_t *qs)
         }                                                                                          \
         return hsum8(_mm256_add_ps(acc0, acc1)) + mins;                                            \
     }                                                                                              \
-    ATTR static void dot4_q5_##SUF(const uint8_t *w, bool has_min, const q8_act *x,                \
-                                   int64_t stride, int64_t nb, float *out)                         \
+    /* one weight row against four activation rows for the formats of 32                           \
+     * nibbles (five: and fifth bits): each block put together once */                             \
+    ATTR static inline void dot4_q45_##SUF(const uint8_t *w, bool five, bool has_min,              \
+                                           const q8_act *x, int64_t stride, int64_t nb,            \
+                                           float *out)                                             \
     {                                                                                              \
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),            \
                          _mm256_setzero_ps()};                                                     \
         float mins[4] = {0, 0, 0, 0};                                                              \
-        const size_t bs = has_min ? 24 : 22, off = has_min ? 4 : 2;                                \
+        const size_t head = has_min ? 4 : 2, bs = head + (five ? 20 : 16);                         \
+        const int32_t offset = has_min ? 0 : five ? 16 : 8; /* stored q + offset */                \
         for (int64_t b = 0; b < nb; b++, w += bs) {                                                \
-            __m256i q = q5_values(w + off, w + off + 4);                                           \
+            __m256i q = five ? q5_values(w + head, w + head + 4) : nibbles(w + head);              \
             float dw = f16(w), mw = has_min ? f16(w + 2) : 0.0f;                                   \
             for (int r = 0; r < 4; r++) {                                                          \
                 const q8_act *y = x + r * stride + b;                                              \
                 __m256i s = DOT_US(q, _mm256_loadu_si256((const __m256i *)y->qs));                 \
-                if (!has_min)                                                                      \
-                    s = _mm256_sub_epi32(s, _mm256_setr_epi32(16 * y->sum, 0, 0, 0, 0, 0, 0, 0));  \
+                if (offset)                                                                        \
+                    s = _mm256_sub_epi32(s,                                                        \
+                                         _mm256_setr_epi32(offset * y->sum, 0, 0, 0, 0, 0, 0, 0)); \
                 acc[r] =                                                                           \
                     _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * y->d), acc[r]);     \
                 mins[r] += mw * y->s;                                                              \
@@ -531,15 +497,25 @@ QM_AVX2 static inline __m256i q5_values(const uint8_t *qh, const uint8_t *qs)
         for (int r = 0; r < 4; r++)                                                                \
             out[r] = hsum8(acc[r]) + mins[r];                                                      \
     }                                                                                              \
+    ATTR static void dot4_q4_0_##SUF(const uint8_t *w, const q8_act *x, int64_t stride,            \
+                                     int64_t nb, float *out)                                       \
+    {                                                                                              \
+        dot4_q45_##SUF(w, false, false, x, stride, nb, out);                                       \
+    }                                                                                              \
+    ATTR static void dot4_q4_1_##SUF(const uint8_t *w, const q8_act *x, int64_t stride,            \
+                                     int64_t nb, float *out)                                       \
+    {                                                                                              \
+        dot4_q45_##SUF(w, false, true, x, stride, nb, out);                                        \
+    }                                                                                              \
     ATTR static void dot4_q5_0_##SUF(const uint8_t *w, const q8_act *x, int64_t stride,            \
                                      int64_t nb, float *out)                                       \
     {                                                                                              \
-        dot4_q5_##SUF(w, false, x, stride, nb, out);                                               \
+        dot4_q45_##SUF(w, true, false, x, stride, nb, out);                                        \
     }                                                                                              \
     ATTR static void dot4_q5_1_##SUF(const uint8_t *w, const q8_act *x, int64_t stride,            \
                                      int64_t nb, float *out)                                       \
     {                                                                                              \
-        dot4_q5_##SUF(w, true, x, stride, nb, out);                                                \
+        dot4_q45_##SUF(w, true, true, x, stride, nb, out);                                         \
     }
 
 QM_Q5KERNELS(avx2, QM_AVX2, dot_us_avx2)

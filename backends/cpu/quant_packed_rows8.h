@@ -183,17 +183,6 @@ QP_INLINE void QP_NAME(rows8k)(const uint8_t *p, const q8_kblk *x, int64_t xs, i
         _mm256_storeu_ps(out + 8 * m, _mm256_sub_ps(acc[m], accm[m]));
 }
 
-QP_ATTR static void QP_NAME(rows8_q4_k)(const uint8_t *p, const q8_kblk *x, int64_t xs, int64_t nsb,
-                                        int M, float *out)
-{
-    switch (M) {
-    case 1: QP_NAME(rows8k)(p, x, xs, nsb, 1, out); break;
-    case 2: QP_NAME(rows8k)(p, x, xs, nsb, 2, out); break;
-    case 3: QP_NAME(rows8k)(p, x, xs, nsb, 3, out); break;
-    default: QP_NAME(rows8k)(p, x, xs, nsb, 4, out); break;
-    }
-}
-
 /* Q6_K's high 2 bits of sub-block t (bits 2t, 2t+1 of each qh byte) moved
  * to bits 4 and 5 */
 QP_INLINE __m256i QP_NAME(q6hi)(__m256i h, int t)
@@ -255,16 +244,21 @@ QP_INLINE void QP_NAME(rows8k6)(const uint8_t *p, const q8_kblk *x, int64_t xs, 
         _mm256_storeu_ps(out + 8 * m, acc[m]);
 }
 
-QP_ATTR static void QP_NAME(rows8_q6_k)(const uint8_t *p, const q8_kblk *x, int64_t xs, int64_t nsb,
-                                        int M, float *out)
-{
-    switch (M) {
-    case 1: QP_NAME(rows8k6)(p, x, xs, nsb, 1, out); break;
-    case 2: QP_NAME(rows8k6)(p, x, xs, nsb, 2, out); break;
-    case 3: QP_NAME(rows8k6)(p, x, xs, nsb, 3, out); break;
-    default: QP_NAME(rows8k6)(p, x, xs, nsb, 4, out); break;
+/* The K-quant kernels for M = 1 .. 4, each with M a constant */
+#define QP_DEFINE_K(NAME, BODY)                                                                    \
+    QP_ATTR static void NAME(const uint8_t *p, const q8_kblk *x, int64_t xs, int64_t nsb, int M,   \
+                             float *out)                                                           \
+    {                                                                                              \
+        switch (M) {                                                                               \
+        case 1: BODY(p, x, xs, nsb, 1, out); break;                                                \
+        case 2: BODY(p, x, xs, nsb, 2, out); break;                                                \
+        case 3: BODY(p, x, xs, nsb, 3, out); break;                                                \
+        default: BODY(p, x, xs, nsb, 4, out); break;                                               \
+        }                                                                                          \
     }
-}
+QP_DEFINE_K(QP_NAME(rows8_q4_k), QP_NAME(rows8k))
+QP_DEFINE_K(QP_NAME(rows8_q6_k), QP_NAME(rows8k6))
+#undef QP_DEFINE_K
 
 #define QP_DEFINE(NAME, DT)                                                                        \
     QP_ATTR static void NAME(const uint8_t *p, const q8_act *x, int64_t xs, int64_t nb, int M,     \
