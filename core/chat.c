@@ -46,31 +46,11 @@ struct pce_chat_template {
 
 /* ---- growing strings ----------------------------------------------------------- */
 
-typedef struct str {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} str;
+typedef pce_str str;
 
 static void put(str *s, const char *p, size_t n)
 {
-    if (s->oom)
-        return;
-    if (s->n + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 256;
-        while (cap < s->n + n + 1)
-            cap *= 2;
-        char *q = realloc(s->p, cap);
-        if (!q) {
-            s->oom = true;
-            return;
-        }
-        s->p = q;
-        s->cap = cap;
-    }
-    memcpy(s->p + s->n, p, n);
-    s->n += n;
-    s->p[s->n] = 0;
+    pce_str_put(s, p, n); /* a failure is seen at the end, in s->oom */
 }
 
 static void puts_(str *s, const char *p)

@@ -61,27 +61,9 @@ pce_status pce_tokenizer_check_llm(const pce_tokenizer *tok, const pce_llm *m)
 
 /* The answer's text so far, and how much of it the callback has had. */
 typedef struct text_buf {
-    char *p;
-    size_t len, cap, sent;
+    pce_str s;
+    size_t sent;
 } text_buf;
-
-static bool text_add(text_buf *t, const char *s, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 1024;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *p = realloc(t->p, cap);
-        if (!p)
-            return false;
-        t->p = p;
-        t->cap = cap;
-    }
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = 0;
-    return true;
-}
 
 /* Length of the longest prefix of s[0..n) that is whole UTF-8 characters
  * (an incomplete sequence at the end is held back; invalid bytes pass). */
@@ -112,14 +94,14 @@ static long find_stop(const text_buf *t, size_t from, const char *const *stop, s
         if (!n)
             continue;
         size_t start = from > n ? from - n : 0;
-        for (size_t i = start; i + n <= t->len; i++)
-            if (!memcmp(t->p + i, *s, n)) {
+        for (size_t i = start; i + n <= t->s.n; i++)
+            if (!memcmp(t->s.p + i, *s, n)) {
                 if (first < 0 || (long)i < first)
                     first = (long)i;
                 break;
             }
         for (size_t k = n - 1; k > 0; k--)
-            if (k <= t->len && !memcmp(t->p + t->len - k, *s, k)) {
+            if (k <= t->s.n && !memcmp(t->s.p + t->s.n - k, *s, k)) {
                 if (k > *hold)
                     *hold = k;
                 break;
@@ -132,7 +114,7 @@ static bool emit(const pce_generate_options *o, text_buf *t, size_t upto)
 {
     if (upto <= t->sent)
         return true;
-    bool go = o->on_text ? o->on_text(o->user, t->p + t->sent, upto - t->sent) : true;
+    bool go = o->on_text ? o->on_text(o->user, t->s.p + t->sent, upto - t->sent) : true;
     t->sent = upto;
     return go;
 }
@@ -211,19 +193,19 @@ pce_status pce_generate(pce_llm *m, const pce_tokenizer *tok, pce_sampler *s, co
         rc = pce_tokenizer_piece(tok, id, false, piece, sizeof piece, &n);
         if (rc != PCE_OK)
             goto done;
-        size_t from = text.len;
-        if (!text_add(&text, piece, n)) {
-            rc = pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "generate: %zu bytes of answer", text.len);
+        size_t from = text.s.n;
+        if (!pce_str_put(&text.s, piece, n)) {
+            rc = pce_fail(ctx, PCE_ERR_OUT_OF_MEMORY, "generate: %zu bytes of answer", text.s.n);
             goto done;
         }
         size_t hold;
         long at = find_stop(&text, from, o.stop, &hold);
         if (at >= 0) {
-            emit(&o, &text, utf8_whole(text.p, (size_t)at));
+            emit(&o, &text, utf8_whole(text.s.p, (size_t)at));
             st.stop_reason = "stop string";
             break;
         }
-        if (!emit(&o, &text, utf8_whole(text.p, text.len - hold))) {
+        if (!emit(&o, &text, utf8_whole(text.s.p, text.s.n - hold))) {
             st.stop_reason = "callback";
             break;
         }
@@ -239,11 +221,11 @@ pce_status pce_generate(pce_llm *m, const pce_tokenizer *tok, pce_sampler *s, co
         st.decode_evals++;
     }
     if (strcmp(st.stop_reason, "stop string") != 0)
-        emit(&o, &text, text.len); /* what was held back */
+        emit(&o, &text, text.s.n); /* what was held back */
     st.decode_ms = now_ms() - dec0;
 done:
     free(logits);
-    free(text.p);
+    free(text.s.p);
     if (stats)
         *stats = st;
     return rc;

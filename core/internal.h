@@ -217,6 +217,16 @@ pce_tensor *pce_tensor_root(const pce_tensor *t);
 const char *pce_list_next(const char *list, char *word, size_t cap);
 int pce_list_index(const char *list, const char *name);
 
+/* A growing NUL-terminated string (status.c; chat templates, generated
+ * text): pce_str_put appends n bytes; once an allocation fails, oom is set,
+ * it returns false and later appends do nothing. Zero-initialise; free p. */
+typedef struct pce_str {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} pce_str;
+bool pce_str_put(pce_str *s, const char *p, size_t n);
+
 /* module.c: whether this library runs from its build tree; and the prefix
  * it is installed under now (see there), false if that cannot be told. */
 bool pce_running_from_build_tree(void);

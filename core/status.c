@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *pce_status_name(pce_status s)
@@ -81,4 +82,26 @@ pce_status pce_fail(pce_context *ctx, pce_status status, const char *fmt, ...)
 const char *pce_context_last_error(const pce_context *ctx)
 {
     return ctx ? ctx->error : "no context";
+}
+
+bool pce_str_put(pce_str *s, const char *p, size_t n)
+{
+    if (s->oom)
+        return false;
+    if (s->n + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 256;
+        while (cap < s->n + n + 1)
+            cap *= 2;
+        char *q = realloc(s->p, cap);
+        if (!q) {
+            s->oom = true;
+            return false;
+        }
+        s->p = q;
+        s->cap = cap;
+    }
+    memcpy(s->p + s->n, p, n);
+    s->n += n;
+    s->p[s->n] = 0;
+    return true;
 }
