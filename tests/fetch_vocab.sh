@@ -12,10 +12,8 @@
 # Needs pip (and PyPI); idempotent; prints DIR.
 set -eu
 dir=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/pce/vocab}
-mkdir -p "$dir"
 . "$(dirname "$0")/fetch_lib.sh"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+fetch_start "$dir"
 
 sdist_files="ggml-vocab-llama-bpe.gguf ggml-vocab-qwen2.gguf ggml-vocab-llama-spm.gguf"
 missing=""
