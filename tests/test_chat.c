@@ -16,6 +16,7 @@
 
 #include "pce.h"
 #include "pce_text.h"
+#include "slurp.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -36,23 +37,6 @@ static void teardown(void)
 {
     pce_context_destroy(ctx);
     ctx = NULL;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    p[n] = 0;
-    if (len)
-        *len = (size_t)n;
-    return p;
 }
 
 static char *fixture_text(const char *name)

@@ -32,6 +32,7 @@
 
 #include "pce.h"
 #include "pce_text.h"
+#include "slurp.h"
 
 static const char *g_fixtures = "tests/fixtures/tokenizer";
 static char g_vocab_dir[1024];
@@ -81,22 +82,6 @@ static bool vocab_present(const vocab *v)
 }
 
 /* ---- files ------------------------------------------------------------------- */
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    ck_assert(p != NULL);
-    ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    p[n] = 0;
-    *len = (size_t)n;
-    return p;
-}
 
 /* The corpus: its lines (split at '\n' only) and, last, the whole text. */
 typedef struct corpus {
