@@ -16,6 +16,7 @@
 
 #include "pce.h"
 #include "pce_text.h"
+#include "model_path.h"
 #include "slurp.h"
 
 #include <stdint.h>
@@ -594,15 +595,28 @@ END_TEST
 
 static char g_smollm2[512];
 
-START_TEST(from_smollm2_model)
+/* A real model file's own template: recognised as `name`, and rendering
+ * every conversation as jinja2 does with `jinja` (what: for messages).
+ * metadata_only: opened as a truncated file can be (its header whole). */
+static void check_model_template(const char *path, bool metadata_only, const char *name,
+                                 const char *jinja, const char *what)
 {
-    pce_model_file *f = open_model(g_smollm2);
+    pce_model_file *f = NULL;
+    pce_status st = metadata_only ? pce_model_file_open_metadata(ctx, path, &f)
+                                  : pce_model_file_open(ctx, path, &f);
+    ck_assert_msg(st == PCE_OK, "%s: %s: %s", path, pce_status_name(st),
+                  pce_context_last_error(ctx));
     pce_chat_template *t = NULL;
     ck_assert_int_eq(pce_chat_template_from_file(ctx, f, &t), PCE_OK);
-    ck_assert_str_eq(pce_chat_template_name(t), "chatml");
-    check_all(t, find_template("smollm2.jinja"), "SmolLM2's own file");
+    ck_assert_str_eq(pce_chat_template_name(t), name);
+    check_all(t, find_template(jinja), what);
     pce_chat_template_destroy(t);
     pce_model_file_close(f);
+}
+
+START_TEST(from_smollm2_model)
+{
+    check_model_template(g_smollm2, false, "chatml", "smollm2.jinja", "SmolLM2's own file");
 }
 END_TEST
 
@@ -612,16 +626,8 @@ static char g_deepseek[512];
  * opened for its metadata: its template and its vocabulary's BOS. */
 START_TEST(from_deepseek_model)
 {
-    pce_model_file *f = NULL;
-    pce_status st = pce_model_file_open_metadata(ctx, g_deepseek, &f);
-    ck_assert_msg(st == PCE_OK, "%s: %s: %s", g_deepseek, pce_status_name(st),
-                  pce_context_last_error(ctx));
-    pce_chat_template *t = NULL;
-    ck_assert_int_eq(pce_chat_template_from_file(ctx, f, &t), PCE_OK);
-    ck_assert_str_eq(pce_chat_template_name(t), "deepseek-r1");
-    check_all(t, find_template("deepseek-r1-distill-qwen-7b.jinja"), "the DeepSeek distill's file");
-    pce_chat_template_destroy(t);
-    pce_model_file_close(f);
+    check_model_template(g_deepseek, true, "deepseek-r1", "deepseek-r1-distill-qwen-7b.jinja",
+                         "the DeepSeek distill's file");
 }
 END_TEST
 
@@ -666,27 +672,28 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
-    const char *model = getenv("PCE_TEST_MODEL"), *cache = getenv("XDG_CACHE_HOME"),
-               *home = getenv("HOME");
-    if (model && *model)
-        snprintf(g_smollm2, sizeof g_smollm2, "%s", model);
-    else if (cache && *cache)
-        snprintf(g_smollm2, sizeof g_smollm2, "%s/pce/models/SmolLM2-135M-Instruct.Q4_1.gguf",
-                 cache);
-    else
-        snprintf(g_smollm2, sizeof g_smollm2,
-                 "%s/.cache/pce/models/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : "");
-    bool have = access(g_smollm2, R_OK) == 0;
-    if (!have)
-        printf("test-chat: SKIP from_smollm2_model: no %s (tests/fetch_model.sh fetches it)\n",
-               g_smollm2);
-    /* next to SmolLM2 */
-    snprintf(g_deepseek, sizeof g_deepseek, "%.*s/DeepSeek-R1-Distill-Qwen-7B.gguf",
-             (int)(strrchr(g_smollm2, '/') ? strrchr(g_smollm2, '/') - g_smollm2 : 1),
-             strrchr(g_smollm2, '/') ? g_smollm2 : ".");
+    /* SmolLM2 as the model tests find it (model_path.h: a failure when
+     * PCE_REQUIRE_MODEL=1 and it is missing) */
+    int miss = smollm2_path(g_smollm2, sizeof g_smollm2);
+    if (miss && miss != 77) {
+        rmdir(g_tmp);
+        return miss;
+    }
+    bool have = miss == 0;
+    /* the DeepSeek distill next to SmolLM2 (models/), else the prefix of it
+     * tests/fetch_vocab.sh keeps beside (vocab/): its header, and so its
+     * template, is whole */
+    const char *slash = strrchr(g_smollm2, '/');
+    int dir_len = slash ? (int)(slash - g_smollm2) : 1;
+    const char *dir = slash ? g_smollm2 : ".";
+    snprintf(g_deepseek, sizeof g_deepseek, "%.*s/DeepSeek-R1-Distill-Qwen-7B.gguf", dir_len, dir);
+    if (access(g_deepseek, R_OK) != 0)
+        snprintf(g_deepseek, sizeof g_deepseek, "%.*s/../vocab/deepseek-r1-qwen.gguf", dir_len,
+                 dir);
     bool have_ds = access(g_deepseek, R_OK) == 0;
     if (!have_ds)
-        printf("test-chat: SKIP from_deepseek_model: no %s (tests/fetch_deepseek.sh fetches it)\n",
+        printf("test-chat: SKIP from_deepseek_model: no %s (tests/fetch_deepseek.sh or "
+               "tests/fetch_vocab.sh fetches it)\n",
                g_deepseek);
     SRunner *sr = srunner_create(chat_suite(have, have_ds));
     srunner_run_all(sr, CK_NORMAL);
